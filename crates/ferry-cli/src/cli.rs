@@ -1,0 +1,167 @@
+//! The command line's shape. Each command's long help teaches its use with examples.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Where should this GPU work run, and what will it really cost?",
+    long_about = "Ferry compares every way of getting a GPU — your own hardware, academic clusters, \
+GPU clouds, hyperscalers and decentralized markets — with numbers for your workload, every price \
+with its source and date.\n\nStart with `ferry offers --gpu h100 --count 8`.",
+    after_help = "Files: config ~/.config/ferry/config.toml (FERRY_CONFIG), price caches ~/.cache/ferry (FERRY_CACHE_DIR)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The GPU spec table: memory, bandwidth, dense BF16 and FP32 TFLOPS, power, price, sources.
+    #[command(after_help = "Examples:\n  ferry gpus\n  ferry gpus a100            # all four A100 variants\n  ferry gpus 'NVIDIA H100 80GB HBM3' --wide\n  ferry gpus --json")]
+    Gpus(GpusArgs),
+    /// GPU offers from every category, filtered and ranked, each price with its source and date.
+    #[command(after_help = "Examples:\n  ferry offers --gpu h100 --count 8\n  ferry offers --gpu a100,h100 --vram 80GB.. --max-price-per-gpu 2.5 --sort price-per-gpu\n  ferry offers --category gpu-cloud,decentralized --spot --sort per-pflop\n  ferry offers --provider aws --region 'us-*' --csv > aws.csv\n\nOffers with no cash price (academic allocations, volunteer computing) pass price filters and are listed last.")]
+    Offers(OffersArgs),
+    /// The price catalog: where each provider's prices come from, refreshing them, checking a file.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+    /// Ferry's configuration file.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Machine-readable JSON on stdout.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV on stdout (for offers: the catalog's own columns, so it can be edited and loaded back).
+    #[arg(long)]
+    pub csv: bool,
+}
+
+impl OutputArgs {
+    pub fn format(&self) -> Format {
+        if self.json {
+            Format::Json
+        } else if self.csv {
+            Format::Csv
+        } else {
+            Format::Table
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GpusArgs {
+    /// Only these models (any name: `a100`, `A100-80GB`, `NVIDIA A100-SXM4-80GB`).
+    pub names: Vec<String>,
+    /// Also show the sources of each number.
+    #[arg(long)]
+    pub wide: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct OffersArgs {
+    /// GPU models, comma-separated or repeated; an ambiguous name (`a100`) keeps all its variants.
+    #[arg(long, value_delimiter = ',')]
+    pub gpu: Vec<String>,
+    /// Per-GPU memory range: `24GB..80GB`, `40GB..`, `..48GB`, `80GB`.
+    #[arg(long, value_name = "RANGE")]
+    pub vram: Option<String>,
+    /// GPUs per instance: `8`, `1..8`, `4..`.
+    #[arg(long, value_name = "RANGE")]
+    pub count: Option<String>,
+    /// owned, academic, gpu-cloud, hyperscaler, decentralized (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub category: Vec<String>,
+    /// Provider ids (aws, gcp, azure, lambda, runpod, paperspace, vastai, golem, boinc, alliance, owned).
+    #[arg(long, value_delimiter = ',')]
+    pub provider: Vec<String>,
+    /// Region globs, case-insensitive: `us-*`, `*europe*`, `narval`.
+    #[arg(long, value_delimiter = ',')]
+    pub region: Vec<String>,
+    /// Only offers with a spot / interruptible price, ranked by it.
+    #[arg(long, conflicts_with = "on_demand")]
+    pub spot: bool,
+    /// Only offers with an on-demand price, ranked by it.
+    #[arg(long)]
+    pub on_demand: bool,
+    /// Most per hour for the whole instance, USD.
+    #[arg(long, value_name = "USD")]
+    pub max_price: Option<f64>,
+    /// Most per GPU-hour, USD.
+    #[arg(long, value_name = "USD")]
+    pub max_price_per_gpu: Option<f64>,
+    /// Least availability (0..1); offers with no published figure are left out.
+    #[arg(long, value_name = "FRACTION")]
+    pub min_reliability: Option<f64>,
+    /// Rank by: price (per hour), price-per-gpu, per-pflop (per dense-BF16 PFLOP-hour), per-gb-vram.
+    #[arg(long, default_value = "price")]
+    pub sort: String,
+    /// Rows to show in the table (0 = all). JSON and CSV always give all.
+    #[arg(long, default_value_t = 30)]
+    pub limit: usize,
+    /// Also show vCPUs, RAM, egress, billing, reliability and source.
+    #[arg(long)]
+    pub wide: bool,
+    /// Warn about prices older than this many days (default: config catalog.max_age_days, else 90).
+    #[arg(long, value_name = "DAYS")]
+    pub max_age_days: Option<u32>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Where each provider's prices come from (embedded, refreshed cache, your files) and how old they are.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch current prices from the providers' public APIs into the local cache.
+    #[command(after_help = "Sources: Vast.ai offer search, AWS EC2 price list and Azure Retail Prices need no \
+account; RunPod and Lambda need an API key (config [providers.runpod] api_key, or RUNPOD_API_KEY / \
+LAMBDA_API_KEY). A provider that fails or has no key is reported and does not block the others; a \
+malformed answer leaves that provider's cache untouched.\n\nExamples:\n  ferry catalog refresh\n  ferry catalog refresh --provider vastai --provider aws")]
+    Refresh {
+        /// Only these providers (repeatable or comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        provider: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Validate an offer file (the catalog's CSV columns); every bad row is named by line.
+    Check {
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print where the config file is (and whether it exists).
+    Path,
+    /// Print the configuration in effect, secrets masked.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}

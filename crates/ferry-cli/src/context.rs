@@ -1,0 +1,62 @@
+//! What every command needs: paths, config, today's date, and the catalog assembled from
+//! the embedded snapshot, refresh caches, the user's files and owned hardware.
+
+use anyhow::{Context as _, Result};
+use ferry_catalog::offer::Origin;
+use ferry_catalog::{Catalog, Date};
+use ferry_config::{Config, KNOWN_PROVIDERS, Paths};
+
+pub struct Context {
+    pub paths: Paths,
+    pub config: Config,
+    pub today: Date,
+}
+
+impl Context {
+    pub fn load() -> Result<Context> {
+        let paths = Paths::from_env(|k| std::env::var_os(k))?;
+        let config = Config::load(&paths.config_file)?;
+        Ok(Context {
+            paths,
+            config,
+            today: today()?,
+        })
+    }
+
+    /// The catalog in effect: embedded rows, replaced per provider by a refresh cache, plus
+    /// the user's offer files and owned hardware.
+    pub fn catalog(&self) -> Result<Catalog> {
+        let mut catalog = Catalog::embedded();
+        for provider in KNOWN_PROVIDERS {
+            let path = self.paths.offer_cache(provider);
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    catalog.override_provider(provider, &text, Origin::File(path.display().to_string()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => eprintln!("warning: cannot read {}: {e}; using the embedded prices", path.display()),
+            }
+        }
+        for file in &self.config.catalog.files {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading offer file {} (config catalog.files)", file.display()))?;
+            catalog.add_file(&text, Origin::File(file.display().to_string()));
+        }
+        for offer in self.config.owned_offers(catalog.table, self.today) {
+            catalog.push(offer);
+        }
+        Ok(catalog)
+    }
+}
+
+/// Today's date (UTC). `FERRY_TODAY=YYYY-MM-DD` pins it, for reproducible reports and tests.
+pub fn today() -> Result<Date> {
+    if let Ok(s) = std::env::var("FERRY_TODAY") {
+        return s.parse().with_context(|| "FERRY_TODAY");
+    }
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("the system clock is before 1970")?
+        .as_secs();
+    Ok(Date::from_days_since_epoch((secs / 86_400) as i64))
+}

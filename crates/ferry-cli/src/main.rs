@@ -1,0 +1,20 @@
+//! `ferry`: a thin binary over Ferry's library crates.
+
+mod cli;
+mod cmd;
+mod context;
+mod table;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cmd::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

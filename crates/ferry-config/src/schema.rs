@@ -1,0 +1,443 @@
+//! The config file's schema. Parsing is strict: an unknown key or a wrong type is an
+//! error naming the key, line and column.
+
+use ferry_catalog::offer::{Billing, Offer, Origin, Pricing};
+use ferry_catalog::owned::OwnedHardware;
+use ferry_catalog::{Category, Date, GpuTable};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Provider ids Ferry knows; a `[providers.X]` table must name one of them.
+pub const KNOWN_PROVIDERS: &[&str] = &[
+    "aws", "gcp", "azure", "lambda", "runpod", "paperspace", "vastai", "golem", "boinc", "alliance",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub catalog: CatalogSettings,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderSettings>,
+    #[serde(default)]
+    pub owned: Vec<OwnedMachine>,
+    #[serde(default)]
+    pub academic: Vec<AcademicAllocation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogSettings {
+    /// Warn when a price shown is older than this many days.
+    #[serde(default = "default_max_age_days")]
+    pub max_age_days: u32,
+    /// Extra offer files (same columns as the embedded ones) to add to the catalog.
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
+}
+
+fn default_max_age_days() -> u32 {
+    90
+}
+
+impl Default for CatalogSettings {
+    fn default() -> Self {
+        CatalogSettings {
+            max_age_days: default_max_age_days(),
+            files: vec![],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSettings {
+    /// API key for sources that need one (RunPod, Lambda). The environment variable
+    /// `<PROVIDER>_API_KEY` (e.g. `RUNPOD_API_KEY`) is used when this is unset.
+    pub api_key: Option<String>,
+    /// Override the API's base URL (a proxy, a mirror, a test server).
+    pub endpoint: Option<String>,
+    /// Regions to fetch prices for, where the source is per region (AWS, Azure).
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// `false` leaves this provider out of `ferry catalog refresh`.
+    #[serde(default = "yes")]
+    pub refresh: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A machine the user owns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnedMachine {
+    pub name: String,
+    /// Any name `ferry gpus` resolves to one model (e.g. "RTX 4090").
+    pub gpu: String,
+    pub gpu_count: u32,
+    /// What the whole machine cost, USD.
+    pub purchase_usd: f64,
+    #[serde(default = "default_life")]
+    pub service_life_years: f64,
+    #[serde(default)]
+    pub resale_fraction: f64,
+    /// Share of its hours the machine is busy; idle hours are paid by the busy ones.
+    #[serde(default = "default_utilization")]
+    pub utilization: f64,
+    /// Average draw while busy, W (default: GPU TDP x 1.8 x 0.75 per GPU).
+    pub power_w: Option<f64>,
+    #[serde(default = "default_kwh")]
+    pub electricity_usd_per_kwh: f64,
+    #[serde(default = "default_pue")]
+    pub pue: f64,
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Reachable over SSH as this host (for the ssh backend); unset for this machine.
+    pub host: Option<String>,
+    /// When it was bought (YYYY-MM-DD); the offer's `as_of`.
+    pub purchased: Option<String>,
+}
+
+fn default_life() -> f64 {
+    // Economic life for resale planning (docs/cost-model.md: tco_params useful_life_years).
+    3.0
+}
+fn default_utilization() -> f64 {
+    0.5
+}
+fn default_kwh() -> f64 {
+    // US industrial average 2025, EIA via Epoch AI training-cost-trends.
+    0.0826
+}
+fn default_pue() -> f64 {
+    1.0
+}
+fn default_region() -> String {
+    "local".into()
+}
+
+/// An academic allocation the user holds (Alliance / Calcul Québec or any Slurm site).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcademicAllocation {
+    /// Cluster id as in the catalog (rorqual, narval, fir, nibi, trillium, tamia, killarney, vulcan).
+    pub cluster: String,
+    /// Slurm account: `def-…` (default/RAS), `rrg-…`/`rpp-…` (RAC), `aip-…` (PAICE).
+    pub account: String,
+    /// Allocated GPU-years, if the allocation states them.
+    pub gpu_years: Option<f64>,
+    /// Allocated reference GPU units (RGU-years), if stated that way.
+    pub rgu_years: Option<f64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {field}: {message}")]
+    Invalid {
+        path: String,
+        field: String,
+        message: String,
+    },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// `sk-…abcd` → `****abcd`: enough to tell keys apart, not enough to use one.
+pub fn mask_secret(s: &str) -> String {
+    let tail: String = s.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    if s.chars().count() <= 8 {
+        "****".into()
+    } else {
+        format!("****{tail}")
+    }
+}
+
+impl Config {
+    /// Reads the config file; a missing file is an empty config.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Err(source) => Err(ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    }
+
+    pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|s| line_col(text, s.start))
+                .unwrap_or((0, 0));
+            ConfigError::Parse {
+                path: path.to_string(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let invalid = |field: String, message: String| ConfigError::Invalid {
+            path: path.to_string(),
+            field,
+            message,
+        };
+        for name in self.providers.keys() {
+            if !KNOWN_PROVIDERS.contains(&name.as_str()) {
+                let near = KNOWN_PROVIDERS
+                    .iter()
+                    .max_by(|a, b| {
+                        strsim::jaro_winkler(name, a).total_cmp(&strsim::jaro_winkler(name, b))
+                    })
+                    .map(|p| format!("; did you mean '{p}'?"))
+                    .unwrap_or_default();
+                return Err(invalid(
+                    format!("providers.{name}"),
+                    format!("unknown provider (known: {}){near}", KNOWN_PROVIDERS.join(", ")),
+                ));
+            }
+        }
+        let table = GpuTable::embedded();
+        for (i, m) in self.owned.iter().enumerate() {
+            table
+                .resolve_one(&m.gpu)
+                .map_err(|e| invalid(format!("owned[{i}].gpu ({})", m.name), e))?;
+            self.hardware(m, table)
+                .cost()
+                .map_err(|e| invalid(format!("owned[{i}].{} ({})", e.field, m.name), e.message))?;
+            if let Some(d) = &m.purchased {
+                d.parse::<Date>()
+                    .map_err(|e| invalid(format!("owned[{i}].purchased ({})", m.name), e.to_string()))?;
+            }
+        }
+        for (i, a) in self.academic.iter().enumerate() {
+            if a.account.trim().is_empty() {
+                return Err(invalid(format!("academic[{i}].account"), "is empty".into()));
+            }
+            if a.gpu_years.is_some_and(|v| v < 0.0) || a.rgu_years.is_some_and(|v| v < 0.0) {
+                return Err(invalid(format!("academic[{i}]"), "allocations must be >= 0".into()));
+            }
+        }
+        Ok(())
+    }
+
+    fn hardware(&self, m: &OwnedMachine, table: &GpuTable) -> OwnedHardware {
+        let tdp = table
+            .resolve_one(&m.gpu)
+            .map(|id| table.get(id).tdp_w)
+            .unwrap_or(0.0);
+        OwnedHardware {
+            gpu_count: m.gpu_count,
+            purchase_usd: m.purchase_usd,
+            service_life_years: m.service_life_years,
+            resale_fraction: m.resale_fraction,
+            utilization: m.utilization,
+            power_w: m
+                .power_w
+                .unwrap_or_else(|| OwnedHardware::default_power_w(m.gpu_count, tdp)),
+            electricity_usd_per_kwh: m.electricity_usd_per_kwh,
+            pue: m.pue,
+        }
+    }
+
+    /// The owned machines as offers, priced at their amortised cost per hour. `today` is
+    /// the `as_of` of machines with no purchase date.
+    pub fn owned_offers(&self, table: &GpuTable, today: Date) -> Vec<Offer> {
+        self.owned
+            .iter()
+            .filter_map(|m| {
+                let gpu = table.resolve_one(&m.gpu).ok()?;
+                let hw = self.hardware(m, table);
+                let cost = hw.cost().ok()?;
+                Some(Offer {
+                    provider: "owned".into(),
+                    category: Category::Owned,
+                    offering: m.name.clone(),
+                    region: m.region.clone(),
+                    instance_type: m.host.clone().unwrap_or_else(|| "this host".into()),
+                    gpu,
+                    gpu_count: m.gpu_count,
+                    gpu_vram_gb: table.get(gpu).vram_gb,
+                    vcpus: None,
+                    ram_gb: None,
+                    price_hour: Some(cost.price_per_hour),
+                    spot_price_hour: None,
+                    currency: "USD".into(),
+                    price_hour_original: Some(cost.price_per_hour),
+                    egress_per_gb: Some(0.0),
+                    billing: Billing::PerSecond,
+                    reliability: None,
+                    queue_wait_h: None,
+                    pricing: Pricing::Cash,
+                    source: format!(
+                        "amortised: ${:.0} x (1 - {:.2} resale) over {} y at {:.0}% busy = ${:.4}/h capital, + {:.0} W x PUE {} x ${}/kWh = ${:.4}/h power",
+                        hw.purchase_usd,
+                        hw.resale_fraction,
+                        hw.service_life_years,
+                        hw.utilization * 100.0,
+                        cost.capital_per_hour,
+                        hw.power_w,
+                        hw.pue,
+                        hw.electricity_usd_per_kwh,
+                        cost.power_per_hour
+                    ),
+                    as_of: m
+                        .purchased
+                        .as_deref()
+                        .and_then(|d| d.parse().ok())
+                        .unwrap_or(today),
+                    notes: "your hardware, from the config".into(),
+                    origin: Arc::new(Origin::Config(format!("owned.{}", m.name))),
+                    line: 0,
+                })
+            })
+            .collect()
+    }
+
+    /// The allocation declared for a cluster, if any.
+    pub fn allocation(&self, cluster: &str) -> Option<&AcademicAllocation> {
+        self.academic
+            .iter()
+            .find(|a| a.cluster.eq_ignore_ascii_case(cluster))
+    }
+
+    /// API key from the config, else `<PROVIDER>_API_KEY` from the environment.
+    pub fn api_key(
+        &self,
+        provider: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Option<String> {
+        self.providers
+            .get(provider)
+            .and_then(|p| p.api_key.clone())
+            .or_else(|| env(&format!("{}_API_KEY", provider.to_ascii_uppercase())))
+            .filter(|k| !k.trim().is_empty())
+    }
+
+    /// The config with every secret masked, for `ferry config show`.
+    pub fn masked(&self) -> Config {
+        let mut c = self.clone();
+        for p in c.providers.values_mut() {
+            if let Some(k) = &p.api_key {
+                p.api_key = Some(mask_secret(k));
+            }
+        }
+        c
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"
+[catalog]
+max_age_days = 30
+
+[providers.runpod]
+api_key = "rp_0123456789abcdef"
+
+[[owned]]
+name = "lab-box"
+gpu = "RTX 4090"
+gpu_count = 2
+purchase_usd = 6000
+resale_fraction = 0.2
+
+[[academic]]
+cluster = "narval"
+account = "def-someprof"
+gpu_years = 2.5
+"#;
+
+    #[test]
+    fn parses_and_prices_owned_hardware() {
+        let c = Config::parse(EXAMPLE, "config.toml").unwrap();
+        assert_eq!(c.catalog.max_age_days, 30);
+        let offers = c.owned_offers(GpuTable::embedded(), Date::ymd(2026, 11, 23));
+        assert_eq!(offers.len(), 1);
+        let o = &offers[0];
+        assert_eq!(o.category, Category::Owned);
+        // 6000*0.8/(3*8766)/0.5 = 0.36504 capital; 2*450*1.8*0.75 W = 1215 W * 0.0826 = 0.10036 power.
+        let expected = 4800.0 / (3.0 * 8766.0) / 0.5 + 1.215 * 0.0826;
+        assert!((o.price_hour.unwrap() - expected).abs() < 1e-9, "{:?}", o.price_hour);
+        assert!(o.source.contains("amortised"));
+        assert_eq!(c.allocation("Narval").unwrap().account, "def-someprof");
+    }
+
+    #[test]
+    fn unknown_key_names_key_line_and_column() {
+        let bad = EXAMPLE.replace("resale_fraction", "resale_fractoin");
+        let e = Config::parse(&bad, "config.toml").unwrap_err().to_string();
+        assert!(e.starts_with("config.toml:13:1:"), "{e}");
+        assert!(e.contains("resale_fractoin") && e.contains("resale_fraction"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_names_line() {
+        let bad = EXAMPLE.replace("gpu_count = 2", "gpu_count = \"two\"");
+        let e = Config::parse(&bad, "c.toml").unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:11:"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_field() {
+        let e = Config::parse(&EXAMPLE.replace("RTX 4090", "RTX 9090"), "c.toml").unwrap_err().to_string();
+        assert!(e.contains("owned[0].gpu (lab-box)") && e.contains("unknown GPU"), "{e}");
+        let e = Config::parse(&EXAMPLE.replace("purchase_usd = 6000", "purchase_usd = 0"), "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("owned[0].purchase_usd") && e.contains("never $0"), "{e}");
+        let e = Config::parse(&EXAMPLE.replace("providers.runpod", "providers.runpd"), "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("providers.runpd") && e.contains("did you mean 'runpod'"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_masked_and_env_keys_used() {
+        let c = Config::parse(EXAMPLE, "c.toml").unwrap();
+        let shown = toml::to_string(&c.masked()).unwrap();
+        assert!(shown.contains("****cdef") && !shown.contains("rp_0123456789abcdef"), "{shown}");
+        assert_eq!(c.api_key("runpod", |_| None).as_deref(), Some("rp_0123456789abcdef"));
+        assert_eq!(
+            c.api_key("lambda", |k| (k == "LAMBDA_API_KEY").then(|| "lk".to_string())).as_deref(),
+            Some("lk")
+        );
+        assert_eq!(c.api_key("vastai", |_| None), None);
+    }
+
+    #[test]
+    fn missing_file_is_empty_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(&dir.path().join("nope.toml")).unwrap();
+        assert_eq!(c, Config::default());
+    }
+}
