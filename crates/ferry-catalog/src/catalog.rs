@@ -101,6 +101,34 @@ impl Catalog {
         self.offers.push(offer);
     }
 
+    /// Drops rows a newer row of the same offer supersedes: same provider, offering (a
+    /// parenthetical such as "(2025 list)" ignored), region, instance and GPUs, observed
+    /// strictly later. Rows of the same date are all kept. Returns how many were dropped.
+    pub fn drop_superseded(&mut self) -> usize {
+        fn base(offering: &str) -> &str {
+            offering.split(" (").next().unwrap_or(offering).trim()
+        }
+        let mut newest: std::collections::HashMap<(&str, &str, &str, &str, crate::GpuId, u32), Date> =
+            std::collections::HashMap::new();
+        for o in &self.offers {
+            let key = (o.provider.as_str(), base(&o.offering), o.region.as_str(), o.instance_type.as_str(), o.gpu, o.gpu_count);
+            let e = newest.entry(key).or_insert(o.as_of);
+            *e = (*e).max(o.as_of);
+        }
+        let keep: Vec<bool> = self
+            .offers
+            .iter()
+            .map(|o| {
+                let key = (o.provider.as_str(), base(&o.offering), o.region.as_str(), o.instance_type.as_str(), o.gpu, o.gpu_count);
+                newest[&key] <= o.as_of
+            })
+            .collect();
+        let before = self.offers.len();
+        let mut it = keep.into_iter();
+        self.offers.retain(|_| it.next().unwrap_or(true));
+        before - self.offers.len()
+    }
+
     pub fn providers(&self) -> Vec<ProviderOrigin> {
         let mut by: BTreeMap<(&str, String), ProviderOrigin> = BTreeMap::new();
         for o in &self.offers {
@@ -134,6 +162,22 @@ mod tests {
             c.rejected.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
         );
         assert!(c.offers.iter().all(|o| !o.source.is_empty()));
+    }
+
+    #[test]
+    fn newer_rows_supersede_older_ones_of_the_same_offer() {
+        let header = crate::offer::OFFER_COLUMNS.join(",");
+        let rows = "\
+runpod,gpu-cloud,Secure Cloud,global,H100 SXM,H100-SXM,1,80,,,3.99,,USD,0,per-second,,,cash,s,2026-11-09,
+runpod,gpu-cloud,Community Cloud,global,H100 SXM,H100-SXM,1,80,,,2.69,,USD,0,per-second,,,cash,s,2026-11-09,
+runpod,gpu-cloud,Secure Cloud (2025 list),global,H100 SXM,H100-SXM,1,80,,,2.99,,USD,0,per-second,,,cash,s,2025-03-03,
+runpod,gpu-cloud,Secure Cloud (2025 list),global,RTX 3090,RTX-3090,1,24,,,0.43,,USD,0,per-second,,,cash,s,2025-03-03,
+";
+        let mut c = Catalog::from_offers(vec![]);
+        c.add_file(&format!("{header}\n{rows}"), Origin::File("t".into()));
+        assert_eq!(c.drop_superseded(), 1);
+        let left: Vec<_> = c.offers.iter().map(|o| (o.offering.as_str(), o.price_hour.unwrap())).collect();
+        assert_eq!(left, [("Secure Cloud", 3.99), ("Community Cloud", 2.69), ("Secure Cloud (2025 list)", 0.43)]);
     }
 
     #[test]

@@ -123,6 +123,9 @@ pub struct OffersArgs {
     /// Also show vCPUs, RAM, egress, billing, reliability and source.
     #[arg(long)]
     pub wide: bool,
+    /// Also list older prices that a newer row of the same offer supersedes.
+    #[arg(long)]
+    pub history: bool,
     /// Warn about prices older than this many days (default: config catalog.max_age_days, else 90).
     #[arg(long, value_name = "DAYS")]
     pub max_age_days: Option<u32>,

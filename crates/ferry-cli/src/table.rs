@@ -23,7 +23,7 @@ pub fn align_right(t: &mut Table, columns: &[usize]) {
 pub fn money(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
-        Some(v) if v >= 100.0 => format!("{v:.2}"),
+        Some(v) if v >= 10_000.0 => format!("{v:.0}"),
         Some(v) if v >= 0.01 => format!("{v:.3}"),
         Some(v) => format!("{v:.4}"),
     }

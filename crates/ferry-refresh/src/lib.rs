@@ -15,7 +15,7 @@ pub mod sources;
 
 pub use error::RefreshError;
 pub use rows::{CacheRow, write_cache};
-pub use runner::{Event, Outcome, Request, Written, refresh};
+pub use runner::{Event, Fetched, Outcome, Request, Written, refresh};
 
 use std::fmt;
 use std::str::FromStr;

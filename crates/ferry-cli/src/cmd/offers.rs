@@ -11,7 +11,10 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 pub fn run(ctx: &Context, args: &OffersArgs) -> Result<ExitCode> {
-    let catalog = ctx.catalog()?;
+    let mut catalog = ctx.catalog()?;
+    if !args.history {
+        catalog.drop_superseded();
+    }
     let filter = build_filter(&catalog, args)?;
     let sort: SortKey = args.sort.parse().map_err(anyhow::Error::msg)?;
     let selected = filter.select(&catalog.offers, sort, catalog.table);
