@@ -14,15 +14,26 @@ const ROWS: usize = 50_000;
 
 fn synthetic_catalog() -> String {
     let table = GpuTable::embedded();
-    let gpus: Vec<_> = table.iter().map(|(_, s)| (s.id.clone(), s.vram_gb)).collect();
+    let gpus: Vec<_> = table
+        .iter()
+        .map(|(_, s)| (s.id.clone(), s.vram_gb))
+        .collect();
     let cats = ["hyperscaler", "gpu-cloud", "decentralized"];
-    let regions = ["us-east-1", "us-west-2", "eu-west-1", "ap-northeast-1", "ca-central-1"];
+    let regions = [
+        "us-east-1",
+        "us-west-2",
+        "eu-west-1",
+        "ap-northeast-1",
+        "ca-central-1",
+    ];
     let mut s = OFFER_COLUMNS.join(",");
     s.push('\n');
     // A small deterministic LCG keeps the bench reproducible without a rand dependency.
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = || {
-        x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         x >> 33
     };
     for i in 0..ROWS {
@@ -65,14 +76,30 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("catalog_50k");
     g.sample_size(20);
     g.bench_function("load_and_validate", |b| {
-        b.iter(|| load_offers(black_box(&text), Origin::File("synthetic.csv".into()), table, &rates))
+        b.iter(|| {
+            load_offers(
+                black_box(&text),
+                Origin::File("synthetic.csv".into()),
+                table,
+                &rates,
+            )
+        })
     });
     g.bench_function("filter_and_sort", |b| {
-        b.iter(|| filter.select(black_box(&loaded.offers), SortKey::PricePerGpu, table).len())
+        b.iter(|| {
+            filter
+                .select(black_box(&loaded.offers), SortKey::PricePerGpu, table)
+                .len()
+        })
     });
     g.bench_function("load_validate_filter_sort", |b| {
         b.iter(|| {
-            let r = load_offers(black_box(&text), Origin::File("synthetic.csv".into()), table, &rates);
+            let r = load_offers(
+                black_box(&text),
+                Origin::File("synthetic.csv".into()),
+                table,
+                &rates,
+            );
             filter.select(&r.offers, SortKey::PricePerGpu, table).len()
         })
     });

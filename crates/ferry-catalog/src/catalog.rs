@@ -108,10 +108,19 @@ impl Catalog {
         fn base(offering: &str) -> &str {
             offering.split(" (").next().unwrap_or(offering).trim()
         }
-        let mut newest: std::collections::HashMap<(&str, &str, &str, &str, crate::GpuId, u32), Date> =
-            std::collections::HashMap::new();
+        let mut newest: std::collections::HashMap<
+            (&str, &str, &str, &str, crate::GpuId, u32),
+            Date,
+        > = std::collections::HashMap::new();
         for o in &self.offers {
-            let key = (o.provider.as_str(), base(&o.offering), o.region.as_str(), o.instance_type.as_str(), o.gpu, o.gpu_count);
+            let key = (
+                o.provider.as_str(),
+                base(&o.offering),
+                o.region.as_str(),
+                o.instance_type.as_str(),
+                o.gpu,
+                o.gpu_count,
+            );
             let e = newest.entry(key).or_insert(o.as_of);
             *e = (*e).max(o.as_of);
         }
@@ -119,7 +128,14 @@ impl Catalog {
             .offers
             .iter()
             .map(|o| {
-                let key = (o.provider.as_str(), base(&o.offering), o.region.as_str(), o.instance_type.as_str(), o.gpu, o.gpu_count);
+                let key = (
+                    o.provider.as_str(),
+                    base(&o.offering),
+                    o.region.as_str(),
+                    o.instance_type.as_str(),
+                    o.gpu,
+                    o.gpu_count,
+                );
                 newest[&key] <= o.as_of
             })
             .collect();
@@ -159,7 +175,11 @@ mod tests {
         assert!(
             c.rejected.is_empty(),
             "embedded rows rejected:\n{}",
-            c.rejected.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+            c.rejected
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         assert!(c.offers.iter().all(|o| !o.source.is_empty()));
     }
@@ -176,8 +196,19 @@ runpod,gpu-cloud,Secure Cloud (2025 list),global,RTX 3090,RTX-3090,1,24,,,0.43,,
         let mut c = Catalog::from_offers(vec![]);
         c.add_file(&format!("{header}\n{rows}"), Origin::File("t".into()));
         assert_eq!(c.drop_superseded(), 1);
-        let left: Vec<_> = c.offers.iter().map(|o| (o.offering.as_str(), o.price_hour.unwrap())).collect();
-        assert_eq!(left, [("Secure Cloud", 3.99), ("Community Cloud", 2.69), ("Secure Cloud (2025 list)", 0.43)]);
+        let left: Vec<_> = c
+            .offers
+            .iter()
+            .map(|o| (o.offering.as_str(), o.price_hour.unwrap()))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("Secure Cloud", 3.99),
+                ("Community Cloud", 2.69),
+                ("Secure Cloud (2025 list)", 0.43)
+            ]
+        );
     }
 
     #[test]
@@ -185,14 +216,25 @@ runpod,gpu-cloud,Secure Cloud (2025 list),global,RTX 3090,RTX-3090,1,24,,,0.43,,
         let mut c = Catalog::embedded();
         let before_other = c.offers.iter().filter(|o| o.provider != "vastai").count();
         let header = crate::offer::OFFER_COLUMNS.join(",");
-        let cache = format!("{header}\nvastai,decentralized,live,US,123,RTX-4090,1,24,16,64,0.31,0.2,USD,,per-second,0.99,,cash,vast.ai bundles,2026-11-23,\n");
-        assert_eq!(c.override_provider("vastai", &cache, Origin::File("cache/vastai.csv".into())), 1);
+        let cache = format!(
+            "{header}\nvastai,decentralized,live,US,123,RTX-4090,1,24,16,64,0.31,0.2,USD,,per-second,0.99,,cash,vast.ai bundles,2026-11-23,\n"
+        );
+        assert_eq!(
+            c.override_provider("vastai", &cache, Origin::File("cache/vastai.csv".into())),
+            1
+        );
         let vast: Vec<_> = c.offers.iter().filter(|o| o.provider == "vastai").collect();
         assert_eq!(vast.len(), 1);
         assert_eq!(vast[0].origin.to_string(), "cache/vastai.csv");
         assert_eq!(c.offers.len() - 1, before_other);
         // An empty (or all-bad) cache changes nothing.
-        assert_eq!(c.override_provider("vastai", &header, Origin::File("x".into())), 0);
-        assert_eq!(c.offers.iter().filter(|o| o.provider == "vastai").count(), 1);
+        assert_eq!(
+            c.override_provider("vastai", &header, Origin::File("x".into())),
+            0
+        );
+        assert_eq!(
+            c.offers.iter().filter(|o| o.provider == "vastai").count(),
+            1
+        );
     }
 }

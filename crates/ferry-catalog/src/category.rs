@@ -42,7 +42,9 @@ impl fmt::Display for Category {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown category '{0}' (expected one of: owned, academic, gpu-cloud, hyperscaler, decentralized)")]
+#[error(
+    "unknown category '{0}' (expected one of: owned, academic, gpu-cloud, hyperscaler, decentralized)"
+)]
 pub struct UnknownCategory(pub String);
 
 impl FromStr for Category {

@@ -123,11 +123,22 @@ mod tests {
 
     #[test]
     fn parses_both_precisions() {
-        assert_eq!("2026-11-23".parse::<Date>().unwrap(), Date::ymd(2026, 11, 23));
+        assert_eq!(
+            "2026-11-23".parse::<Date>().unwrap(),
+            Date::ymd(2026, 11, 23)
+        );
         let m: Date = "2025-05".parse().unwrap();
         assert_eq!(m.day, None);
         assert_eq!(m.to_string(), "2025-05");
-        for bad in ["2025", "2025-13-01", "2025-02-30", "~2025-05", "25-05-01", "2025-5-1", ""] {
+        for bad in [
+            "2025",
+            "2025-13-01",
+            "2025-02-30",
+            "~2025-05",
+            "25-05-01",
+            "2025-5-1",
+            "",
+        ] {
             assert!(bad.parse::<Date>().is_err(), "{bad} should be rejected");
         }
     }

@@ -99,8 +99,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_rows() {
-        let err = Rates::parse("currency,usd_per_unit,source,as_of\nGLM,-1,x,2026-11-01\n")
-            .unwrap_err();
+        let err =
+            Rates::parse("currency,usd_per_unit,source,as_of\nGLM,-1,x,2026-11-01\n").unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
         assert!(Rates::parse("currency,usd_per_unit,source,as_of\nGLM,0.2,,2026-11-01\n").is_err());
     }

@@ -85,7 +85,14 @@ pub struct SpecError {
 }
 
 /// Words that say nothing about which model it is.
-const NOISE_WORDS: &[&str] = &["nvidia", "geforce", "tesla", "amd", "instinct", "generation"];
+const NOISE_WORDS: &[&str] = &[
+    "nvidia",
+    "geforce",
+    "tesla",
+    "amd",
+    "instinct",
+    "generation",
+];
 
 pub(crate) fn normalise(s: &str) -> String {
     s.chars()
@@ -316,7 +323,11 @@ impl GpuTable {
             .filter(|(score, _)| *score >= 0.75)
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
-        scored.into_iter().take(n).map(|(_, id)| id.to_string()).collect()
+        scored
+            .into_iter()
+            .take(n)
+            .map(|(_, id)| id.to_string())
+            .collect()
     }
 }
 
@@ -343,9 +354,25 @@ mod tests {
     fn embedded_table_has_the_required_models() {
         let t = GpuTable::embedded();
         for id in [
-            "H200", "H100-SXM", "H100-PCIe", "A100-80GB-SXM", "A100-40GB-SXM", "L40S", "L4", "A10G",
-            "A10", "RTX-A6000", "RTX-6000-Ada", "RTX-4090", "RTX-3090", "V100-32GB", "V100-16GB",
-            "T4", "P100", "MI300X", "B200",
+            "H200",
+            "H100-SXM",
+            "H100-PCIe",
+            "A100-80GB-SXM",
+            "A100-40GB-SXM",
+            "L40S",
+            "L4",
+            "A10G",
+            "A10",
+            "RTX-A6000",
+            "RTX-6000-Ada",
+            "RTX-4090",
+            "RTX-3090",
+            "V100-32GB",
+            "V100-16GB",
+            "T4",
+            "P100",
+            "MI300X",
+            "B200",
         ] {
             assert_eq!(ids(id), vec![id.to_string()], "{id}");
         }
@@ -369,14 +396,22 @@ mod tests {
     fn ambiguous_names_match_all_variants() {
         assert_eq!(
             ids("a100"),
-            ["A100-80GB-SXM", "A100-80GB-PCIe", "A100-40GB-SXM", "A100-40GB-PCIe"]
+            [
+                "A100-80GB-SXM",
+                "A100-80GB-PCIe",
+                "A100-40GB-SXM",
+                "A100-40GB-PCIe"
+            ]
         );
         assert_eq!(ids("A100-80GB"), ["A100-80GB-SXM", "A100-80GB-PCIe"]);
         assert_eq!(ids("h100"), ["H100-SXM", "H100-PCIe", "H100-NVL"]);
         assert_eq!(ids("v100"), ["V100-32GB", "V100-16GB"]);
         let t = GpuTable::embedded();
         let err = t.resolve_one("a100").unwrap_err();
-        assert!(err.contains("ambiguous") && err.contains("A100-40GB-PCIe"), "{err}");
+        assert!(
+            err.contains("ambiguous") && err.contains("A100-40GB-PCIe"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -389,6 +424,9 @@ mod tests {
         assert!(err.to_string().contains("did you mean"));
         let err = GpuTable::embedded().resolve("zzzz").unwrap_err();
         assert!(err.to_string().contains("ferry gpus"), "{err}");
-        assert_eq!(GpuTable::embedded().resolve(" - "), Err(ResolveError::Empty));
+        assert_eq!(
+            GpuTable::embedded().resolve(" - "),
+            Err(ResolveError::Empty)
+        );
     }
 }

@@ -229,7 +229,10 @@ fn parse_row(row: &Row, table: &GpuTable, rates: &Rates) -> Result<Offer, FieldE
         .parse()
         .ok()
         .filter(|n| *n >= 1)
-        .ok_or(("gpu_count", format!("'{}' is not a whole number >= 1", row.text(GPU_COUNT))))?;
+        .ok_or((
+            "gpu_count",
+            format!("'{}' is not a whole number >= 1", row.text(GPU_COUNT)),
+        ))?;
 
     let gpu_vram_gb = match row.number(GPU_VRAM_GB)? {
         None => spec.vram_gb,
@@ -252,7 +255,9 @@ fn parse_row(row: &Row, table: &GpuTable, rates: &Rates) -> Result<Offer, FieldE
             {
                 return Err((
                     "price_hour",
-                    format!("{p} is not a price: a cash offer must cost > 0 per hour (a $0 price would be picked as free); leave it blank with pricing=allocation or volunteer"),
+                    format!(
+                        "{p} is not a price: a cash offer must cost > 0 per hour (a $0 price would be picked as free); leave it blank with pricing=allocation or volunteer"
+                    ),
                 ));
             }
             if price.is_none() && spot.is_none() {
@@ -266,7 +271,9 @@ fn parse_row(row: &Row, table: &GpuTable, rates: &Rates) -> Result<Offer, FieldE
             if price.is_some_and(|p| p != 0.0) || spot.is_some_and(|p| p != 0.0) {
                 return Err((
                     "price_hour",
-                    format!("an offer with pricing={pricing} has no cash price; leave price_hour and spot_price_hour blank"),
+                    format!(
+                        "an offer with pricing={pricing} has no cash price; leave price_hour and spot_price_hour blank"
+                    ),
                 ));
             }
         }
@@ -277,7 +284,9 @@ fn parse_row(row: &Row, table: &GpuTable, rates: &Rates) -> Result<Offer, FieldE
         if s <= 0.0 {
             return Err((
                 "spot_price_hour",
-                format!("{s} is not a price (a 0.00 spot price usually means 'not captured': leave it blank)"),
+                format!(
+                    "{s} is not a price (a 0.00 spot price usually means 'not captured': leave it blank)"
+                ),
             ));
         }
         if let Some(p) = price
@@ -308,12 +317,20 @@ fn parse_row(row: &Row, table: &GpuTable, rates: &Rates) -> Result<Offer, FieldE
             other => Ok(other),
         }
     };
-    let source = row
-        .required(SOURCE)
-        .map_err(|_| ("source", "is empty: every price needs where it came from".to_string()))?;
+    let source = row.required(SOURCE).map_err(|_| {
+        (
+            "source",
+            "is empty: every price needs where it came from".to_string(),
+        )
+    })?;
     let as_of = row
         .required(AS_OF)
-        .map_err(|_| ("as_of", "is empty: every price needs the date it was observed".to_string()))?
+        .map_err(|_| {
+            (
+                "as_of",
+                "is empty: every price needs the date it was observed".to_string(),
+            )
+        })?
         .parse()
         .map_err(|e: crate::date::BadDate| ("as_of", e.to_string()))?;
 
@@ -350,7 +367,9 @@ fn check_vram(stated: f64, spec_gb: f64, id: &str, count: u32) -> Result<f64, Fi
     if stated <= 0.0 {
         return Err((
             "gpu_vram_gb",
-            format!("{stated} GB is not a memory size ({id} has {spec_gb} GB; leave blank to use the spec)"),
+            format!(
+                "{stated} GB is not a memory size ({id} has {spec_gb} GB; leave blank to use the spec)"
+            ),
         ));
     }
     if close(stated, spec_gb) {
@@ -359,7 +378,9 @@ fn check_vram(stated: f64, spec_gb: f64, id: &str, count: u32) -> Result<f64, Fi
     if count > 1 && close(stated, spec_gb * f64::from(count)) {
         return Err((
             "gpu_vram_gb",
-            format!("{stated} GB is the whole machine's memory ({count} x {spec_gb} GB), not one GPU's"),
+            format!(
+                "{stated} GB is the whole machine's memory ({count} x {spec_gb} GB), not one GPU's"
+            ),
         ));
     }
     Err((
@@ -414,14 +435,24 @@ mod tests {
 
     #[test]
     fn zero_or_negative_price_is_rejected_outside_allocation() {
-        rejected_with(&GOOD.replace("55.04", "0.00"), "price_hour", "a $0 price would be picked as free");
+        rejected_with(
+            &GOOD.replace("55.04", "0.00"),
+            "price_hour",
+            "a $0 price would be picked as free",
+        );
         rejected_with(&GOOD.replace("55.04", "-3"), "price_hour", "not a price");
-        rejected_with(&GOOD.replace("24.5", "0.00"), "spot_price_hour", "not captured");
+        rejected_with(
+            &GOOD.replace("24.5", "0.00"),
+            "spot_price_hour",
+            "not captured",
+        );
     }
 
     #[test]
     fn allocation_and_volunteer_rows_have_no_cash_price() {
-        let r = load(&["alliance,academic,Narval,narval,4xA100 node,A100-40GB-SXM,4,40,48,498,,,USD,,none,,24,allocation,alliance wiki,2026-11-01,"]);
+        let r = load(&[
+            "alliance,academic,Narval,narval,4xA100 node,A100-40GB-SXM,4,40,48,498,,,USD,,none,,24,allocation,alliance wiki,2026-11-01,",
+        ]);
         assert!(r.rejected.is_empty(), "{:?}", r.rejected);
         assert_eq!(r.offers[0].price_hour, None);
         rejected_with(
@@ -433,14 +464,30 @@ mod tests {
 
     #[test]
     fn spot_above_on_demand_is_rejected() {
-        rejected_with(&GOOD.replace("24.5", "60"), "spot_price_hour", "above on-demand");
+        rejected_with(
+            &GOOD.replace("24.5", "60"),
+            "spot_price_hour",
+            "above on-demand",
+        );
     }
 
     #[test]
     fn vram_rules() {
-        rejected_with(&GOOD.replace(",80,192", ",0,192"), "gpu_vram_gb", "not a memory size");
-        rejected_with(&GOOD.replace(",80,192", ",640,192"), "gpu_vram_gb", "whole machine's memory (8 x 80 GB)");
-        rejected_with(&GOOD.replace(",80,192", ",40,192"), "gpu_vram_gb", "contradicts the spec table: H100-SXM has 80 GB");
+        rejected_with(
+            &GOOD.replace(",80,192", ",0,192"),
+            "gpu_vram_gb",
+            "not a memory size",
+        );
+        rejected_with(
+            &GOOD.replace(",80,192", ",640,192"),
+            "gpu_vram_gb",
+            "whole machine's memory (8 x 80 GB)",
+        );
+        rejected_with(
+            &GOOD.replace(",80,192", ",40,192"),
+            "gpu_vram_gb",
+            "contradicts the spec table: H100-SXM has 80 GB",
+        );
         // MiB read as GiB is within tolerance: 81559 MiB = 79.6 GiB.
         let r = load(&[&GOOD.replace(",80,192", ",79.6,192")]);
         assert!(r.rejected.is_empty(), "{:?}", r.rejected);
@@ -454,24 +501,54 @@ mod tests {
 
     #[test]
     fn missing_source_or_date_is_rejected() {
-        rejected_with(&GOOD.replace("aws price list", ""), "source", "where it came from");
-        rejected_with(&GOOD.replace("2026-11-09", ""), "as_of", "date it was observed");
-        rejected_with(&GOOD.replace("2026-11-09", "~2025-05"), "as_of", "not a date");
+        rejected_with(
+            &GOOD.replace("aws price list", ""),
+            "source",
+            "where it came from",
+        );
+        rejected_with(
+            &GOOD.replace("2026-11-09", ""),
+            "as_of",
+            "date it was observed",
+        );
+        rejected_with(
+            &GOOD.replace("2026-11-09", "~2025-05"),
+            "as_of",
+            "not a date",
+        );
     }
 
     #[test]
     fn other_fields_are_checked() {
         rejected_with(&GOOD.replace(",8,80", ",0,80"), "gpu_count", ">= 1");
-        rejected_with(&GOOD.replace("hyperscaler", "cloudy"), "category", "unknown category");
-        rejected_with(&GOOD.replace("per-second", "hourly"), "billing", "unknown billing");
-        rejected_with(&GOOD.replace(",USD,", ",EUR,"), "currency", "no exchange rate");
-        rejected_with(&GOOD.replace("55.04", "cheap"), "price_hour", "not a number");
+        rejected_with(
+            &GOOD.replace("hyperscaler", "cloudy"),
+            "category",
+            "unknown category",
+        );
+        rejected_with(
+            &GOOD.replace("per-second", "hourly"),
+            "billing",
+            "unknown billing",
+        );
+        rejected_with(
+            &GOOD.replace(",USD,", ",EUR,"),
+            "currency",
+            "no exchange rate",
+        );
+        rejected_with(
+            &GOOD.replace("55.04", "cheap"),
+            "price_hour",
+            "not a number",
+        );
         rejected_with(&GOOD.replace("0.09", "-0.09"), "egress_per_gb", ">= 0");
     }
 
     #[test]
     fn other_currencies_convert_to_usd() {
-        let r = load(&["golem,decentralized,GPU provider,global,x,RTX-3090,1,,,,0.5,,GLM,,per-second,,,cash,golem docs,2026-11-01,"]);
+        let r = load(&[
+            "golem,decentralized,GPU provider,global,x,RTX-3090,1,,,,0.5,,GLM,,per-second,,,cash,golem docs,2026-11-01,",
+        ]);
         assert!(r.rejected.is_empty(), "{:?}", r.rejected);
         assert!((r.offers[0].price_hour.unwrap() - 0.1).abs() < 1e-12);
         assert_eq!(r.offers[0].price_hour_original, Some(0.5));
@@ -480,10 +557,18 @@ mod tests {
     #[test]
     fn wrong_header_rejects_the_file_naming_the_column() {
         let text = HEADER.replace("spot_price_hour", "spot_price") + "\n" + GOOD + "\n";
-        let r = load_offers(&text, Origin::File("x.csv".into()), GpuTable::embedded(), &rates());
+        let r = load_offers(
+            &text,
+            Origin::File("x.csv".into()),
+            GpuTable::embedded(),
+            &rates(),
+        );
         assert!(r.offers.is_empty());
         let msg = r.rejected[0].to_string();
-        assert!(msg.contains("unknown column 'spot_price'") && msg.contains("spot_price_hour"), "{msg}");
+        assert!(
+            msg.contains("unknown column 'spot_price'") && msg.contains("spot_price_hour"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -65,13 +65,13 @@ impl OwnedHardware {
         if self.gpu_count == 0 {
             return err("gpu_count", "must be >= 1");
         }
-        if !(self.purchase_usd > 0.0) {
+        if self.purchase_usd.is_nan() || self.purchase_usd <= 0.0 {
             return err(
                 "purchase_usd",
                 "must be > 0: owned hardware is priced at its amortised cost, never $0",
             );
         }
-        if !(self.service_life_years > 0.0) {
+        if self.service_life_years.is_nan() || self.service_life_years <= 0.0 {
             return err("service_life_years", "must be > 0");
         }
         if !(0.0..1.0).contains(&self.resale_fraction) {

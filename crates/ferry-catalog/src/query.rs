@@ -15,7 +15,7 @@ pub enum PriceMode {
     /// On-demand where there is one, else spot.
     #[default]
     Any,
-    /// Only offers with an on-demand price, judged by it.
+    /// Only offers with an on-demand price, judged by it (no allocation or volunteer offers).
     OnDemand,
     /// Only offers with a spot / interruptible price, judged by it.
     Spot,
@@ -106,14 +106,16 @@ impl OfferFilter {
             return false;
         }
         if self.vram_gb.is_some_and(|r| !r.contains(o.gpu_vram_gb))
-            || self.count.is_some_and(|r| !r.contains(f64::from(o.gpu_count)))
+            || self
+                .count
+                .is_some_and(|r| !r.contains(f64::from(o.gpu_count)))
         {
             return false;
         }
         if !self.categories.is_empty() && !self.categories.contains(&o.category) {
             return false;
         }
-        if !self.providers.is_empty() && !self.providers.iter().any(|p| *p == o.provider) {
+        if !self.providers.is_empty() && !self.providers.contains(&o.provider) {
             return false;
         }
         if !regions.is_empty() {
@@ -128,7 +130,7 @@ impl OfferFilter {
             // e.g. --spot and this offer has no spot price
             return false;
         }
-        if !cash && self.mode == PriceMode::Spot {
+        if !cash && self.mode != PriceMode::Any {
             return false;
         }
         if let Some(p) = price {
@@ -151,7 +153,12 @@ impl OfferFilter {
     }
 
     /// The offers that pass, best first under `sort`; offers with no cash price come last.
-    pub fn select<'a>(&self, offers: &'a [Offer], sort: SortKey, table: &GpuTable) -> Vec<&'a Offer> {
+    pub fn select<'a>(
+        &self,
+        offers: &'a [Offer],
+        sort: SortKey,
+        table: &GpuTable,
+    ) -> Vec<&'a Offer> {
         let globs: Vec<wildmatch::WildMatch> = self
             .regions
             .iter()
@@ -224,38 +231,110 @@ alliance,academic,Nibi,nibi,8xH100 node,H100-SXM,8,80,,,,,USD,,none,,48,allocati
         let all = run(&OfferFilter::default(), SortKey::Price);
         assert_eq!(
             all,
-            ["vastai/1x RTX4090", "aws/g6.xlarge", "lambda/gpu_1x_a100", "vastai/8x H100", "aws/p5.48xlarge", "alliance/8xH100 node"]
+            [
+                "vastai/1x RTX4090",
+                "aws/g6.xlarge",
+                "lambda/gpu_1x_a100",
+                "vastai/8x H100",
+                "aws/p5.48xlarge",
+                "alliance/8xH100 node"
+            ]
         );
     }
 
     #[test]
     fn each_filter() {
         let by = |f: OfferFilter| run(&f, SortKey::Price);
-        assert_eq!(by(OfferFilter { gpus: gpus("h100"), ..Default::default() }).len(), 3);
-        assert_eq!(by(OfferFilter { vram_gb: Some(Range::parse_memory("40GB..").unwrap()), ..Default::default() }).len(), 4);
-        assert_eq!(by(OfferFilter { count: Some(Range::parse_count("8").unwrap()), ..Default::default() }).len(), 3);
         assert_eq!(
-            by(OfferFilter { categories: vec![Category::Decentralized, Category::Academic], ..Default::default() }),
-            ["vastai/1x RTX4090", "vastai/8x H100", "alliance/8xH100 node"]
+            by(OfferFilter {
+                gpus: gpus("h100"),
+                ..Default::default()
+            })
+            .len(),
+            3
         );
-        assert_eq!(by(OfferFilter { providers: vec!["lambda".into()], ..Default::default() }), ["lambda/gpu_1x_a100"]);
-        assert_eq!(by(OfferFilter { regions: vec!["EU-*".into()], ..Default::default() }), ["aws/g6.xlarge"]);
         assert_eq!(
-            by(OfferFilter { mode: PriceMode::Spot, ..Default::default() }),
-            ["vastai/1x RTX4090", "aws/g6.xlarge", "vastai/8x H100", "aws/p5.48xlarge"]
+            by(OfferFilter {
+                vram_gb: Some(Range::parse_memory("40GB..").unwrap()),
+                ..Default::default()
+            })
+            .len(),
+            4
         );
-        assert_eq!(by(OfferFilter { mode: PriceMode::OnDemand, ..Default::default() }).len(), 6);
+        assert_eq!(
+            by(OfferFilter {
+                count: Some(Range::parse_count("8").unwrap()),
+                ..Default::default()
+            })
+            .len(),
+            3
+        );
+        assert_eq!(
+            by(OfferFilter {
+                categories: vec![Category::Decentralized, Category::Academic],
+                ..Default::default()
+            }),
+            [
+                "vastai/1x RTX4090",
+                "vastai/8x H100",
+                "alliance/8xH100 node"
+            ]
+        );
+        assert_eq!(
+            by(OfferFilter {
+                providers: vec!["lambda".into()],
+                ..Default::default()
+            }),
+            ["lambda/gpu_1x_a100"]
+        );
+        assert_eq!(
+            by(OfferFilter {
+                regions: vec!["EU-*".into()],
+                ..Default::default()
+            }),
+            ["aws/g6.xlarge"]
+        );
+        assert_eq!(
+            by(OfferFilter {
+                mode: PriceMode::Spot,
+                ..Default::default()
+            }),
+            [
+                "vastai/1x RTX4090",
+                "aws/g6.xlarge",
+                "vastai/8x H100",
+                "aws/p5.48xlarge"
+            ]
+        );
+        assert_eq!(
+            by(OfferFilter {
+                mode: PriceMode::OnDemand,
+                ..Default::default()
+            })
+            .len(),
+            5
+        );
         // max price keeps allocation offers: they have no cash price.
         assert_eq!(
-            by(OfferFilter { max_price: Some(1.0), ..Default::default() }),
+            by(OfferFilter {
+                max_price: Some(1.0),
+                ..Default::default()
+            }),
             ["vastai/1x RTX4090", "aws/g6.xlarge", "alliance/8xH100 node"]
         );
         assert_eq!(
-            by(OfferFilter { max_price_per_gpu: Some(2.0), gpus: gpus("h100"), ..Default::default() }),
+            by(OfferFilter {
+                max_price_per_gpu: Some(2.0),
+                gpus: gpus("h100"),
+                ..Default::default()
+            }),
             ["vastai/8x H100", "alliance/8xH100 node"]
         );
         assert_eq!(
-            by(OfferFilter { min_reliability: Some(0.99), ..Default::default() }),
+            by(OfferFilter {
+                min_reliability: Some(0.99),
+                ..Default::default()
+            }),
             ["aws/g6.xlarge", "vastai/8x H100", "aws/p5.48xlarge"]
         );
     }
@@ -263,7 +342,10 @@ alliance,academic,Nibi,nibi,8xH100 node,H100-SXM,8,80,,,,,USD,,none,,48,allocati
     #[test]
     fn each_sort_key() {
         let f = OfferFilter::default();
-        assert_eq!(run(&f, SortKey::PricePerGpu)[..2], ["vastai/1x RTX4090", "aws/g6.xlarge"]);
+        assert_eq!(
+            run(&f, SortKey::PricePerGpu)[..2],
+            ["vastai/1x RTX4090", "aws/g6.xlarge"]
+        );
         // $/PFLOP-h: H100 on Vast (16/(8*0.9894)=2.02) beats the 4090 (0.40/0.1652=2.42).
         assert_eq!(run(&f, SortKey::PerPflop)[0], "vastai/8x H100");
         // $/GB-h: Vast 4090 0.40/24=0.0167 vs Vast H100 16/640=0.025.

@@ -36,10 +36,16 @@ impl Range {
             None => (s, s),
         };
         if lo.is_empty() && hi.is_empty() {
-            return Err(format!("'{s}' is not a range (write 24GB..80GB, 40GB.., ..48 or 8)"));
+            return Err(format!(
+                "'{s}' is not a range (write 24GB..80GB, 40GB.., ..48 or 8)"
+            ));
         }
         let opt = |t: &str| -> Result<Option<f64>, String> {
-            if t.is_empty() { Ok(None) } else { bound(t).map(Some) }
+            if t.is_empty() {
+                Ok(None)
+            } else {
+                bound(t).map(Some)
+            }
         };
         let r = Range {
             min: opt(lo)?,
@@ -69,7 +75,11 @@ fn parse_gb(t: &str) -> Result<f64, String> {
         "t" | "tb" => 1000.0,
         "m" | "mb" => 0.001,
         "mib" => 0.001_048_576,
-        other => return Err(format!("unknown memory unit '{other}' in '{t}' (use GB, GiB, TB or MB)")),
+        other => {
+            return Err(format!(
+                "unknown memory unit '{other}' in '{t}' (use GB, GiB, TB or MB)"
+            ));
+        }
     };
     Ok(n * factor)
 }
@@ -101,11 +111,25 @@ mod tests {
         assert!(r.contains(141.0) && !r.contains(24.0));
         let r = Range::parse_memory("..48").unwrap();
         assert!(r.contains(48.0) && !r.contains(80.0));
-        assert_eq!(Range::parse_memory("80").unwrap(), Range { min: Some(80.0), max: Some(80.0) });
+        assert_eq!(
+            Range::parse_memory("80").unwrap(),
+            Range {
+                min: Some(80.0),
+                max: Some(80.0)
+            }
+        );
         assert!((Range::parse_memory("1TB..").unwrap().min.unwrap() - 1000.0).abs() < 1e-9);
-        assert!(Range::parse_memory("80GB..24GB").unwrap_err().contains("empty"));
+        assert!(
+            Range::parse_memory("80GB..24GB")
+                .unwrap_err()
+                .contains("empty")
+        );
         assert!(Range::parse_memory("lots").is_err());
-        assert!(Range::parse_memory("24XB..").unwrap_err().contains("unknown memory unit"));
+        assert!(
+            Range::parse_memory("24XB..")
+                .unwrap_err()
+                .contains("unknown memory unit")
+        );
         assert!(Range::parse_memory("..").is_err());
     }
 

@@ -21,11 +21,15 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The GPU spec table: memory, bandwidth, dense BF16 and FP32 TFLOPS, power, price, sources.
-    #[command(after_help = "Examples:\n  ferry gpus\n  ferry gpus a100            # all four A100 variants\n  ferry gpus 'NVIDIA H100 80GB HBM3' --wide\n  ferry gpus --json")]
-    Gpus(GpusArgs),
+    #[command(
+        after_help = "Examples:\n  ferry gpus\n  ferry gpus a100            # all four A100 variants\n  ferry gpus 'NVIDIA H100 80GB HBM3' --wide\n  ferry gpus --json"
+    )]
+    Gpus(Box<GpusArgs>),
     /// GPU offers from every category, filtered and ranked, each price with its source and date.
-    #[command(after_help = "Examples:\n  ferry offers --gpu h100 --count 8\n  ferry offers --gpu a100,h100 --vram 80GB.. --max-price-per-gpu 2.5 --sort price-per-gpu\n  ferry offers --category gpu-cloud,decentralized --spot --sort per-pflop\n  ferry offers --provider aws --region 'us-*' --csv > aws.csv\n\nOffers with no cash price (academic allocations, volunteer computing) pass price filters and are listed last.")]
-    Offers(OffersArgs),
+    #[command(
+        after_help = "Examples:\n  ferry offers --gpu h100 --count 8\n  ferry offers --gpu a100,h100 --vram 80GB.. --max-price-per-gpu 2.5 --sort price-per-gpu\n  ferry offers --category gpu-cloud,decentralized --spot --sort per-pflop\n  ferry offers --provider aws --region 'us-*' --csv > aws.csv\n\nOffers with no cash price (academic allocations, volunteer computing) pass price filters and are listed last."
+    )]
+    Offers(Box<OffersArgs>),
     /// The price catalog: where each provider's prices come from, refreshing them, checking a file.
     Catalog {
         #[command(subcommand)]
@@ -141,10 +145,12 @@ pub enum CatalogCommand {
         json: bool,
     },
     /// Fetch current prices from the providers' public APIs into the local cache.
-    #[command(after_help = "Sources: Vast.ai offer search, AWS EC2 price list and Azure Retail Prices need no \
+    #[command(
+        after_help = "Sources: Vast.ai offer search, AWS EC2 price list and Azure Retail Prices need no \
 account; RunPod and Lambda need an API key (config [providers.runpod] api_key, or RUNPOD_API_KEY / \
 LAMBDA_API_KEY). A provider that fails or has no key is reported and does not block the others; a \
-malformed answer leaves that provider's cache untouched.\n\nExamples:\n  ferry catalog refresh\n  ferry catalog refresh --provider vastai --provider aws")]
+malformed answer leaves that provider's cache untouched.\n\nExamples:\n  ferry catalog refresh\n  ferry catalog refresh --provider vastai --provider aws"
+    )]
     Refresh {
         /// Only these providers (repeatable or comma-separated).
         #[arg(long, value_delimiter = ',')]
@@ -153,9 +159,7 @@ malformed answer leaves that provider's cache untouched.\n\nExamples:\n  ferry c
         json: bool,
     },
     /// Validate an offer file (the catalog's CSV columns); every bad row is named by line.
-    Check {
-        file: PathBuf,
-    },
+    Check { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]

@@ -31,15 +31,26 @@ impl Context {
             let path = self.paths.offer_cache(provider);
             match std::fs::read_to_string(&path) {
                 Ok(text) => {
-                    catalog.override_provider(provider, &text, Origin::File(path.display().to_string()));
+                    catalog.override_provider(
+                        provider,
+                        &text,
+                        Origin::File(path.display().to_string()),
+                    );
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => eprintln!("warning: cannot read {}: {e}; using the embedded prices", path.display()),
+                Err(e) => eprintln!(
+                    "warning: cannot read {}: {e}; using the embedded prices",
+                    path.display()
+                ),
             }
         }
         for file in &self.config.catalog.files {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading offer file {} (config catalog.files)", file.display()))?;
+            let text = std::fs::read_to_string(file).with_context(|| {
+                format!(
+                    "reading offer file {} (config catalog.files)",
+                    file.display()
+                )
+            })?;
             catalog.add_file(&text, Origin::File(file.display().to_string()));
         }
         for offer in self.config.owned_offers(catalog.table, self.today) {

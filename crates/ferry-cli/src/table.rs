@@ -7,7 +7,7 @@ pub fn new(headers: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(comfy_table::presets::ASCII_MARKDOWN)
         .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(headers.iter().map(|h| Cell::new(h)));
+        .set_header(headers.iter().map(Cell::new));
     t
 }
 

@@ -15,7 +15,9 @@ pub struct Paths {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot find the home directory to place Ferry's files; set FERRY_CONFIG, FERRY_CACHE_DIR and FERRY_DATA_DIR")]
+#[error(
+    "cannot find the home directory to place Ferry's files; set FERRY_CONFIG, FERRY_CACHE_DIR and FERRY_DATA_DIR"
+)]
 pub struct PathsError;
 
 impl Paths {
@@ -31,7 +33,8 @@ impl Paths {
             })
         };
         Ok(Paths {
-            config_file: base("FERRY_CONFIG", |x| x.config_dir(), "config.toml").ok_or(PathsError)?,
+            config_file: base("FERRY_CONFIG", |x| x.config_dir(), "config.toml")
+                .ok_or(PathsError)?,
             cache_dir: base("FERRY_CACHE_DIR", |x| x.cache_dir(), "").ok_or(PathsError)?,
             data_dir: base("FERRY_DATA_DIR", |x| x.data_dir(), "").ok_or(PathsError)?,
         })
@@ -39,7 +42,9 @@ impl Paths {
 
     /// The refresh cache of one provider's offers.
     pub fn offer_cache(&self, provider: &str) -> PathBuf {
-        self.cache_dir.join("offers").join(format!("{provider}.csv"))
+        self.cache_dir
+            .join("offers")
+            .join(format!("{provider}.csv"))
     }
 }
 
@@ -57,6 +62,9 @@ mod tests {
         })
         .unwrap();
         assert_eq!(p.config_file, PathBuf::from("/tmp/c.toml"));
-        assert_eq!(p.offer_cache("vastai"), PathBuf::from("/tmp/cache/offers/vastai.csv"));
+        assert_eq!(
+            p.offer_cache("vastai"),
+            PathBuf::from("/tmp/cache/offers/vastai.csv")
+        );
     }
 }

@@ -11,7 +11,16 @@ use std::sync::Arc;
 
 /// Provider ids Ferry knows; a `[providers.X]` table must name one of them.
 pub const KNOWN_PROVIDERS: &[&str] = &[
-    "aws", "gcp", "azure", "lambda", "runpod", "paperspace", "vastai", "golem", "boinc", "alliance",
+    "aws",
+    "gcp",
+    "azure",
+    "lambda",
+    "runpod",
+    "paperspace",
+    "vastai",
+    "golem",
+    "boinc",
+    "alliance",
 ];
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -158,7 +167,14 @@ pub enum ConfigError {
 
 /// `sk-…abcd` → `****abcd`: enough to tell keys apart, not enough to use one.
 pub fn mask_secret(s: &str) -> String {
-    let tail: String = s.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = s
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     if s.chars().count() <= 8 {
         "****".into()
     } else {
@@ -181,10 +197,7 @@ impl Config {
 
     pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|e| {
-            let (line, column) = e
-                .span()
-                .map(|s| line_col(text, s.start))
-                .unwrap_or((0, 0));
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
             ConfigError::Parse {
                 path: path.to_string(),
                 line,
@@ -213,7 +226,10 @@ impl Config {
                     .unwrap_or_default();
                 return Err(invalid(
                     format!("providers.{name}"),
-                    format!("unknown provider (known: {}){near}", KNOWN_PROVIDERS.join(", ")),
+                    format!(
+                        "unknown provider (known: {}){near}",
+                        KNOWN_PROVIDERS.join(", ")
+                    ),
                 ));
             }
         }
@@ -226,8 +242,9 @@ impl Config {
                 .cost()
                 .map_err(|e| invalid(format!("owned[{i}].{} ({})", e.field, m.name), e.message))?;
             if let Some(d) = &m.purchased {
-                d.parse::<Date>()
-                    .map_err(|e| invalid(format!("owned[{i}].purchased ({})", m.name), e.to_string()))?;
+                d.parse::<Date>().map_err(|e| {
+                    invalid(format!("owned[{i}].purchased ({})", m.name), e.to_string())
+                })?;
             }
         }
         for (i, a) in self.academic.iter().enumerate() {
@@ -235,7 +252,10 @@ impl Config {
                 return Err(invalid(format!("academic[{i}].account"), "is empty".into()));
             }
             if a.gpu_years.is_some_and(|v| v < 0.0) || a.rgu_years.is_some_and(|v| v < 0.0) {
-                return Err(invalid(format!("academic[{i}]"), "allocations must be >= 0".into()));
+                return Err(invalid(
+                    format!("academic[{i}]"),
+                    "allocations must be >= 0".into(),
+                ));
             }
         }
         Ok(())
@@ -322,11 +342,7 @@ impl Config {
     }
 
     /// API key from the config, else `<PROVIDER>_API_KEY` from the environment.
-    pub fn api_key(
-        &self,
-        provider: &str,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Option<String> {
+    pub fn api_key(&self, provider: &str, env: impl Fn(&str) -> Option<String>) -> Option<String> {
         self.providers
             .get(provider)
             .and_then(|p| p.api_key.clone())
@@ -387,7 +403,11 @@ gpu_years = 2.5
         assert_eq!(o.category, Category::Owned);
         // 6000*0.8/(3*8766)/0.5 = 0.36504 capital; 2*450*1.8*0.75 W = 1215 W * 0.0826 = 0.10036 power.
         let expected = 4800.0 / (3.0 * 8766.0) / 0.5 + 1.215 * 0.0826;
-        assert!((o.price_hour.unwrap() - expected).abs() < 1e-9, "{:?}", o.price_hour);
+        assert!(
+            (o.price_hour.unwrap() - expected).abs() < 1e-9,
+            "{:?}",
+            o.price_hour
+        );
         assert!(o.source.contains("amortised"));
         assert_eq!(c.allocation("Narval").unwrap().account, "def-someprof");
     }
@@ -397,7 +417,10 @@ gpu_years = 2.5
         let bad = EXAMPLE.replace("resale_fraction", "resale_fractoin");
         let e = Config::parse(&bad, "config.toml").unwrap_err().to_string();
         assert!(e.starts_with("config.toml:13:1:"), "{e}");
-        assert!(e.contains("resale_fractoin") && e.contains("resale_fraction"), "{e}");
+        assert!(
+            e.contains("resale_fractoin") && e.contains("resale_fraction"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -409,26 +432,51 @@ gpu_years = 2.5
 
     #[test]
     fn invalid_values_name_the_field() {
-        let e = Config::parse(&EXAMPLE.replace("RTX 4090", "RTX 9090"), "c.toml").unwrap_err().to_string();
-        assert!(e.contains("owned[0].gpu (lab-box)") && e.contains("unknown GPU"), "{e}");
-        let e = Config::parse(&EXAMPLE.replace("purchase_usd = 6000", "purchase_usd = 0"), "c.toml")
+        let e = Config::parse(&EXAMPLE.replace("RTX 4090", "RTX 9090"), "c.toml")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("owned[0].purchase_usd") && e.contains("never $0"), "{e}");
-        let e = Config::parse(&EXAMPLE.replace("providers.runpod", "providers.runpd"), "c.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("providers.runpd") && e.contains("did you mean 'runpod'"), "{e}");
+        assert!(
+            e.contains("owned[0].gpu (lab-box)") && e.contains("unknown GPU"),
+            "{e}"
+        );
+        let e = Config::parse(
+            &EXAMPLE.replace("purchase_usd = 6000", "purchase_usd = 0"),
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("owned[0].purchase_usd") && e.contains("never $0"),
+            "{e}"
+        );
+        let e = Config::parse(
+            &EXAMPLE.replace("providers.runpod", "providers.runpd"),
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("providers.runpd") && e.contains("did you mean 'runpod'"),
+            "{e}"
+        );
     }
 
     #[test]
     fn secrets_are_masked_and_env_keys_used() {
         let c = Config::parse(EXAMPLE, "c.toml").unwrap();
         let shown = toml::to_string(&c.masked()).unwrap();
-        assert!(shown.contains("****cdef") && !shown.contains("rp_0123456789abcdef"), "{shown}");
-        assert_eq!(c.api_key("runpod", |_| None).as_deref(), Some("rp_0123456789abcdef"));
+        assert!(
+            shown.contains("****cdef") && !shown.contains("rp_0123456789abcdef"),
+            "{shown}"
+        );
         assert_eq!(
-            c.api_key("lambda", |k| (k == "LAMBDA_API_KEY").then(|| "lk".to_string())).as_deref(),
+            c.api_key("runpod", |_| None).as_deref(),
+            Some("rp_0123456789abcdef")
+        );
+        assert_eq!(
+            c.api_key("lambda", |k| (k == "LAMBDA_API_KEY")
+                .then(|| "lk".to_string()))
+                .as_deref(),
             Some("lk")
         );
         assert_eq!(c.api_key("vastai", |_| None), None);

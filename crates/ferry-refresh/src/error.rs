@@ -44,7 +44,11 @@ impl RefreshError {
         matches!(self, RefreshError::MissingKey { .. })
     }
 
-    pub fn malformed(provider: Provider, field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn malformed(
+        provider: Provider,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         RefreshError::Malformed {
             provider,
             field: field.into(),

@@ -10,7 +10,9 @@ const TOLERANCE: f64 = 0.08;
 /// The one model the first resolvable candidate name (narrowed by memory) points at.
 pub fn resolve(table: &GpuTable, names: &[&str], memory_gb: Option<f64>) -> Option<GpuId> {
     for name in names.iter().filter(|n| !n.trim().is_empty()) {
-        let Ok(mut ids) = table.resolve(name) else { continue };
+        let Ok(mut ids) = table.resolve(name) else {
+            continue;
+        };
         if let Some(mem) = memory_gb.filter(|m| *m > 0.0) {
             ids.retain(|id| {
                 let spec = table.get(*id).vram_gb;
@@ -35,11 +37,23 @@ mod tests {
 
     #[test]
     fn memory_picks_the_variant() {
-        assert_eq!(id(&["A100 SXM4"], Some(79.6)).as_deref(), Some("A100-80GB-SXM"));
-        assert_eq!(id(&["A100 SXM4"], Some(39.4)).as_deref(), Some("A100-40GB-SXM"));
+        assert_eq!(
+            id(&["A100 SXM4"], Some(79.6)).as_deref(),
+            Some("A100-80GB-SXM")
+        );
+        assert_eq!(
+            id(&["A100 SXM4"], Some(39.4)).as_deref(),
+            Some("A100-40GB-SXM")
+        );
         assert_eq!(id(&["A100 SXM4"], None), None);
-        assert_eq!(id(&["H100 SXM5", "H100"], Some(80.0)).as_deref(), Some("H100-SXM"));
+        assert_eq!(
+            id(&["H100 SXM5", "H100"], Some(80.0)).as_deref(),
+            Some("H100-SXM")
+        );
         assert_eq!(id(&["GH200"], Some(96.0)), None);
-        assert_eq!(id(&["B200 SXM6", "B200"], Some(180.0)).as_deref(), Some("B200"));
+        assert_eq!(
+            id(&["B200 SXM6", "B200"], Some(180.0)).as_deref(),
+            Some("B200")
+        );
     }
 }

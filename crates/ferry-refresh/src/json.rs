@@ -12,12 +12,24 @@ pub struct Node<'a> {
 
 impl<'a> Node<'a> {
     pub fn root(provider: Provider, value: &'a Value) -> Node<'a> {
-        Node { provider, value, path: String::new() }
+        Node {
+            provider,
+            value,
+            path: String::new(),
+        }
     }
 
     fn child(&self, key: &str, value: &'a Value) -> Node<'a> {
-        let path = if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) };
-        Node { provider: self.provider, value, path }
+        let path = if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        };
+        Node {
+            provider: self.provider,
+            value,
+            path,
+        }
     }
 
     pub fn err(&self, message: impl Into<String>) -> RefreshError {
@@ -25,7 +37,11 @@ impl<'a> Node<'a> {
     }
 
     pub fn display_path(&self) -> &str {
-        if self.path.is_empty() { "(the answer)" } else { &self.path }
+        if self.path.is_empty() {
+            "(the answer)"
+        } else {
+            &self.path
+        }
     }
 
     /// A required member; missing or null is an error naming it.
@@ -49,7 +65,11 @@ impl<'a> Node<'a> {
             Value::Array(items) => Ok(items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| Node { provider: self.provider, value: v, path: format!("{}[{i}]", self.path) })
+                .map(|(i, v)| Node {
+                    provider: self.provider,
+                    value: v,
+                    path: format!("{}[{i}]", self.path),
+                })
                 .collect()),
             other => Err(self.err(format!("expected an array, found {}", kind(other)))),
         }
@@ -57,7 +77,10 @@ impl<'a> Node<'a> {
 
     pub fn entries(&self) -> Result<Vec<(&'a str, Node<'a>)>, RefreshError> {
         match self.value {
-            Value::Object(map) => Ok(map.iter().map(|(k, v)| (k.as_str(), self.child(k, v))).collect()),
+            Value::Object(map) => Ok(map
+                .iter()
+                .map(|(k, v)| (k.as_str(), self.child(k, v)))
+                .collect()),
             other => Err(self.err(format!("expected an object, found {}", kind(other)))),
         }
     }

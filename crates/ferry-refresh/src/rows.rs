@@ -38,7 +38,13 @@ pub fn to_csv(rows: &[CacheRow]) -> String {
     for r in rows {
         // One physical line per row: validation reports rows by line.
         let mut r = r.clone();
-        for s in [&mut r.offering, &mut r.region, &mut r.instance_type, &mut r.source, &mut r.notes] {
+        for s in [
+            &mut r.offering,
+            &mut r.region,
+            &mut r.instance_type,
+            &mut r.source,
+            &mut r.notes,
+        ] {
             if s.contains(['\n', '\r']) {
                 *s = s.replace(['\n', '\r'], " ");
             }
@@ -46,7 +52,8 @@ pub fn to_csv(rows: &[CacheRow]) -> String {
         w.serialize(&r).expect("serialising to memory cannot fail");
     }
     if rows.is_empty() {
-        w.write_record(ferry_catalog::offer::OFFER_COLUMNS).expect("in memory");
+        w.write_record(ferry_catalog::offer::OFFER_COLUMNS)
+            .expect("in memory");
     }
     String::from_utf8(w.into_inner().expect("in memory")).expect("CSV of UTF-8 strings")
 }

@@ -23,15 +23,26 @@ pub struct Request {
 /// Progress, for a display the caller owns.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Started { provider: Provider },
-    Progress { provider: Provider, message: String },
-    Finished { provider: Provider, ok: bool, message: String },
+    Started {
+        provider: Provider,
+    },
+    Progress {
+        provider: Provider,
+        message: String,
+    },
+    Finished {
+        provider: Provider,
+        ok: bool,
+        message: String,
+    },
 }
 
 impl Event {
     pub fn provider(&self) -> Provider {
         match self {
-            Event::Started { provider } | Event::Progress { provider, .. } | Event::Finished { provider, .. } => *provider,
+            Event::Started { provider }
+            | Event::Progress { provider, .. }
+            | Event::Finished { provider, .. } => *provider,
         }
     }
 }
@@ -66,8 +77,12 @@ fn result_json<S: Serializer>(r: &Result<Written, RefreshError>, s: S) -> Result
     }
     match r {
         Ok(w) => R::Updated(w),
-        Err(e) if e.is_missing_key() => R::Skipped { error: e.to_string() },
-        Err(e) => R::Failed { error: e.to_string() },
+        Err(e) if e.is_missing_key() => R::Skipped {
+            error: e.to_string(),
+        },
+        Err(e) => R::Failed {
+            error: e.to_string(),
+        },
     }
     .serialize(s)
 }
@@ -79,9 +94,17 @@ pub struct Fetched {
 }
 
 /// Refreshes every request; never fails as a whole: each outcome says what happened.
-pub async fn refresh(requests: Vec<Request>, observed: Date, on_event: &(dyn Fn(Event) + Sync)) -> Vec<Outcome> {
+pub async fn refresh(
+    requests: Vec<Request>,
+    observed: Date,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Vec<Outcome> {
     let http = reqwest::Client::builder()
-        .user_agent(concat!("ferry/", env!("CARGO_PKG_VERSION"), " (+https://github.com/ferry-gpu/ferry)"))
+        .user_agent(concat!(
+            "ferry/",
+            env!("CARGO_PKG_VERSION"),
+            " (+https://github.com/ferry-gpu/ferry)"
+        ))
         .connect_timeout(Duration::from_secs(15))
         .timeout(Duration::from_secs(600))
         .build()
@@ -124,7 +147,12 @@ async fn refresh_one(
     // Validate with the catalog's own rules: what would be rejected on load is not cached.
     let text = to_csv(&fetched.rows);
     let catalog = Catalog::embedded();
-    let report = load_offers(&text, Origin::File(req.cache_file.display().to_string()), catalog.table, &catalog.rates);
+    let report = load_offers(
+        &text,
+        Origin::File(req.cache_file.display().to_string()),
+        catalog.table,
+        &catalog.rates,
+    );
     if report.offers.is_empty() {
         return Err(RefreshError::Empty { provider });
     }

@@ -32,7 +32,14 @@ pub fn status(ctx: &Context, json: bool) -> Result<ExitCode> {
         })?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut tb = table::new(&["PROVIDER", "FROM", "OFFERS", "OLDEST", "NEWEST", "AGE (DAYS)"]);
+    let mut tb = table::new(&[
+        "PROVIDER",
+        "FROM",
+        "OFFERS",
+        "OLDEST",
+        "NEWEST",
+        "AGE (DAYS)",
+    ]);
     for p in &providers {
         tb.add_row(vec![
             p.provider.clone(),
@@ -40,7 +47,8 @@ pub fn status(ctx: &Context, json: bool) -> Result<ExitCode> {
             p.offers.to_string(),
             p.oldest.map_or("-".into(), |d| d.to_string()),
             p.newest.map_or("-".into(), |d| d.to_string()),
-            p.newest.map_or("-".into(), |d| d.age_days(ctx.today).to_string()),
+            p.newest
+                .map_or("-".into(), |d| d.age_days(ctx.today).to_string()),
         ]);
     }
     table::align_right(&mut tb, &[2, 5]);
@@ -60,9 +68,15 @@ pub fn status(ctx: &Context, json: bool) -> Result<ExitCode> {
 }
 
 pub fn check(_ctx: &Context, file: &Path) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let catalog = ferry_catalog::Catalog::embedded();
-    let report = load_offers(&text, Origin::File(file.display().to_string()), catalog.table, &catalog.rates);
+    let report = load_offers(
+        &text,
+        Origin::File(file.display().to_string()),
+        catalog.table,
+        &catalog.rates,
+    );
     for e in &report.rejected {
         println!("{e}");
     }
@@ -72,7 +86,11 @@ pub fn check(_ctx: &Context, file: &Path) -> Result<ExitCode> {
         report.offers.len(),
         report.rejected.len()
     );
-    Ok(if report.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.rejected.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 pub fn refresh(ctx: &Context, only: &[String], json: bool) -> Result<ExitCode> {
@@ -97,7 +115,10 @@ pub fn refresh(ctx: &Context, only: &[String], json: bool) -> Result<ExitCode> {
                 provider: *p,
                 endpoint: settings
                     .and_then(|s| s.endpoint.clone())
-                    .or_else(|| std::env::var(format!("FERRY_{}_ENDPOINT", p.id().to_ascii_uppercase())).ok())
+                    .or_else(|| {
+                        std::env::var(format!("FERRY_{}_ENDPOINT", p.id().to_ascii_uppercase()))
+                            .ok()
+                    })
                     .unwrap_or_else(|| p.default_endpoint().to_string()),
                 api_key: ctx.config.api_key(p.id(), |k| std::env::var(k).ok()),
                 regions: settings.map(|s| s.regions.clone()).unwrap_or_default(),
@@ -111,7 +132,8 @@ pub fn refresh(ctx: &Context, only: &[String], json: bool) -> Result<ExitCode> {
         multi.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let bars: Mutex<HashMap<Provider, ProgressBar>> = Mutex::new(HashMap::new());
-    let style = ProgressStyle::with_template("{spinner} {prefix:<8} {msg}").expect("valid template");
+    let style =
+        ProgressStyle::with_template("{spinner} {prefix:<8} {msg}").expect("valid template");
     let on_event = |ev: Event| {
         let mut bars = bars.lock().expect("progress lock");
         let bar = bars.entry(ev.provider()).or_insert_with(|| {
@@ -150,7 +172,11 @@ pub fn refresh(ctx: &Context, only: &[String], json: bool) -> Result<ExitCode> {
                 ]),
                 Err(e) => tb.add_row(vec![
                     o.provider.id().to_string(),
-                    if e.is_missing_key() { "skipped".into() } else { "failed".into() },
+                    if e.is_missing_key() {
+                        "skipped".into()
+                    } else {
+                        "failed".into()
+                    },
                     "-".into(),
                     e.to_string(),
                 ]),
@@ -158,10 +184,16 @@ pub fn refresh(ctx: &Context, only: &[String], json: bool) -> Result<ExitCode> {
         }
         println!("{tb}");
         if failed > 0 {
-            println!("Providers that failed keep their previous prices (cache or embedded snapshot).");
+            println!(
+                "Providers that failed keep their previous prices (cache or embedded snapshot)."
+            );
         }
     }
     // Success when at least one provider refreshed; every failure is reported above.
     let all_failed = failed == outcomes.len() && !outcomes.is_empty();
-    Ok(if all_failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if all_failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

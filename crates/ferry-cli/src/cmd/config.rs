@@ -7,7 +7,9 @@ pub fn path(ctx: &Context) -> Result<ExitCode> {
     let p = &ctx.paths.config_file;
     println!("{}", p.display());
     if !p.exists() {
-        eprintln!("(no file there yet: Ferry runs on its defaults; see docs/config.md for what it can hold)");
+        eprintln!(
+            "(no file there yet: Ferry runs on its defaults; see docs/config.md for what it can hold)"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -56,7 +56,8 @@ pub fn run(_ctx: &Context, args: &GpusArgs) -> Result<ExitCode> {
         }
         Format::Table => {
             let mut headers = vec![
-                "GPU", "NAME", "VRAM GB", "BW GB/s", "BF16 TF", "FP32 TF", "TDP W", "PRICE $", "PRICED", "YEAR",
+                "GPU", "NAME", "VRAM GB", "BW GB/s", "BF16 TF", "FP32 TF", "TDP W", "PRICE $",
+                "PRICED", "YEAR",
             ];
             if args.wide {
                 headers.extend(["SPEC SOURCE", "PRICE SOURCE"]);

@@ -18,9 +18,7 @@ pub fn run(ctx: &Context, args: &OffersArgs) -> Result<ExitCode> {
     let filter = build_filter(&catalog, args)?;
     let sort: SortKey = args.sort.parse().map_err(anyhow::Error::msg)?;
     let selected = filter.select(&catalog.offers, sort, catalog.table);
-    let max_age = args
-        .max_age_days
-        .unwrap_or(ctx.config.catalog.max_age_days);
+    let max_age = args.max_age_days.unwrap_or(ctx.config.catalog.max_age_days);
 
     report_rejected(&catalog);
     match args.output.format() {
@@ -49,21 +47,34 @@ fn build_filter(catalog: &Catalog, args: &OffersArgs) -> Result<OfferFilter> {
         .collect::<Result<Vec<_>, _>>()
         .context("--category")?;
     let known: BTreeSet<&str> = catalog.offers.iter().map(|o| o.provider.as_str()).collect();
-    let providers: Vec<String> = args.provider.iter().map(|p| p.trim().to_ascii_lowercase()).collect();
+    let providers: Vec<String> = args
+        .provider
+        .iter()
+        .map(|p| p.trim().to_ascii_lowercase())
+        .collect();
     for p in &providers {
-        if !known.contains(p.as_str()) && !ferry_config::KNOWN_PROVIDERS.contains(&p.as_str()) && p != "owned" {
+        if !known.contains(p.as_str())
+            && !ferry_config::KNOWN_PROVIDERS.contains(&p.as_str())
+            && p != "owned"
+        {
             bail!(
                 "--provider: unknown provider '{p}' (known: {})",
                 known.iter().copied().collect::<Vec<_>>().join(", ")
             );
         }
     }
-    for (flag, v) in [("--max-price", args.max_price), ("--max-price-per-gpu", args.max_price_per_gpu)] {
-        if v.is_some_and(|v| !(v >= 0.0)) {
+    for (flag, v) in [
+        ("--max-price", args.max_price),
+        ("--max-price-per-gpu", args.max_price_per_gpu),
+    ] {
+        if v.is_some_and(|v| v.is_nan() || v < 0.0) {
             bail!("{flag}: must be a price >= 0");
         }
     }
-    if args.min_reliability.is_some_and(|r| !(0.0..=1.0).contains(&r)) {
+    if args
+        .min_reliability
+        .is_some_and(|r| !(0.0..=1.0).contains(&r))
+    {
         bail!("--min-reliability: must be between 0 and 1 (e.g. 0.98)");
     }
     Ok(OfferFilter {
@@ -122,15 +133,27 @@ fn print_table(
         _ => None,
     };
     let mut headers = vec![
-        "PROVIDER", "CATEGORY", "REGION", "INSTANCE", "GPU", "N", "VRAM", "$/H", "SPOT $/H", "$/GPU-H",
+        "PROVIDER", "CATEGORY", "REGION", "INSTANCE", "GPU", "N", "VRAM", "$/H", "SPOT $/H",
+        "$/GPU-H",
     ];
     headers.extend(metric);
     headers.push("AS OF");
     if args.wide {
-        headers.extend(["VCPU", "RAM GB", "EGRESS $/GB", "BILLING", "RELIAB.", "SOURCE"]);
+        headers.extend([
+            "VCPU",
+            "RAM GB",
+            "EGRESS $/GB",
+            "BILLING",
+            "RELIAB.",
+            "SOURCE",
+        ]);
     }
     let mut tb = table::new(&headers);
-    let shown = if args.limit == 0 { selected.len() } else { args.limit.min(selected.len()) };
+    let shown = if args.limit == 0 {
+        selected.len()
+    } else {
+        args.limit.min(selected.len())
+    };
     for o in &selected[..shown] {
         let spec = catalog.table.get(o.gpu);
         let price = filter.mode.price(o);
@@ -142,7 +165,11 @@ fn print_table(
             spec.id.clone(),
             o.gpu_count.to_string(),
             table::num(Some(o.gpu_vram_gb)),
-            if o.pricing == Pricing::Cash { table::money(o.price_hour) } else { no_cash_label(ctx, o) },
+            if o.pricing == Pricing::Cash {
+                table::money(o.price_hour)
+            } else {
+                no_cash_label(ctx, o)
+            },
             table::money(o.spot_price_hour),
             table::money(price.map(|p| p / f64::from(o.gpu_count))),
         ];
@@ -165,32 +192,43 @@ fn print_table(
     let first_price_col = 7;
     table::align_right(&mut tb, &[5, 6, first_price_col, 8, 9, 10]);
     if selected.is_empty() {
-        println!("No offer matches. Loosen a filter (`ferry offers --help`), or see what there is with `ferry offers`.");
+        println!(
+            "No offer matches. Loosen a filter (`ferry offers --help`), or see what there is with `ferry offers`."
+        );
         return;
     }
     println!("{tb}");
     let providers: BTreeSet<&str> = selected.iter().map(|o| o.provider.as_str()).collect();
     let categories: BTreeSet<Category> = selected.iter().map(|o| o.category).collect();
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut summary = format!(
-        "{} offers from {} providers in {} categories",
-        selected.len(),
-        providers.len(),
-        categories.len()
+        "{} from {} in {}",
+        plural(selected.len(), "offer", "offers"),
+        plural(providers.len(), "provider", "providers"),
+        plural(categories.len(), "category", "categories")
     );
     if shown < selected.len() {
-        summary.push_str(&format!("; showing the first {shown} (--limit 0 shows all)"));
+        summary.push_str(&format!(
+            "; showing the first {shown} (--limit 0 shows all)"
+        ));
     }
     println!("{summary}.");
-    let (oldest, newest) = selected.iter().fold((None, None), |(lo, hi): (Option<ferry_catalog::Date>, _), o| {
-        (Some(lo.map_or(o.as_of, |d| d.min(o.as_of))), Some(hi.map_or(o.as_of, |d: ferry_catalog::Date| d.max(o.as_of))))
-    });
+    let (oldest, newest) = selected.iter().fold(
+        (None, None),
+        |(lo, hi): (Option<ferry_catalog::Date>, _), o| {
+            (
+                Some(lo.map_or(o.as_of, |d| d.min(o.as_of))),
+                Some(hi.map_or(o.as_of, |d: ferry_catalog::Date| d.max(o.as_of))),
+            )
+        },
+    );
     if let (Some(lo), Some(hi)) = (oldest, newest) {
         println!(
             "Prices in USD per hour, observed {lo} to {hi}; embedded snapshot of {}. Sources: --wide or --json.",
             catalog.snapshot_date
         );
     }
-    let _ = ctx;
 }
 
 fn report_rejected(catalog: &Catalog) {
@@ -205,14 +243,19 @@ fn report_rejected(catalog: &Catalog) {
         eprintln!("  {e}");
     }
     if catalog.rejected.len() > 10 {
-        eprintln!("  … and {} more (`ferry catalog status` lists them)", catalog.rejected.len() - 10);
+        eprintln!(
+            "  … and {} more (`ferry catalog status` lists them)",
+            catalog.rejected.len() - 10
+        );
     }
 }
 
 fn warn_stale(ctx: &Context, selected: &[&Offer], max_age_days: u32) {
     let stale: Vec<&&Offer> = selected
         .iter()
-        .filter(|o| o.category != Category::Owned && o.as_of.age_days(ctx.today) > i64::from(max_age_days))
+        .filter(|o| {
+            o.category != Category::Owned && o.as_of.age_days(ctx.today) > i64::from(max_age_days)
+        })
         .collect();
     if stale.is_empty() {
         return;
@@ -254,7 +297,13 @@ struct JsonOut<'a> {
 }
 
 impl<'a> JsonOut<'a> {
-    fn new(ctx: &'a Context, c: &'a Catalog, selected: &[&'a Offer], mode: PriceMode, sort: SortKey) -> Self {
+    fn new(
+        ctx: &'a Context,
+        c: &'a Catalog,
+        selected: &[&'a Offer],
+        mode: PriceMode,
+        sort: SortKey,
+    ) -> Self {
         JsonOut {
             today: ctx.today,
             snapshot_date: c.snapshot_date,

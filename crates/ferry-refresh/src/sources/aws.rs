@@ -99,7 +99,10 @@ pub async fn fetch(
     } else {
         req.regions.clone()
     };
-    let mut all = Fetched { rows: vec![], skipped: 0 };
+    let mut all = Fetched {
+        rows: vec![],
+        skipped: 0,
+    };
     for (i, region) in regions.iter().enumerate() {
         progress(format!("region {region} ({}/{})…", i + 1, regions.len()));
         let url = format!(
@@ -117,7 +120,10 @@ pub async fn fetch(
 fn family(instance_type: &str) -> Option<(&'static str, f64)> {
     // "p6-b200.48xlarge" → "p6-b200"; "g5.xlarge" → "g5".
     let fam = instance_type.split('.').next()?;
-    FAMILIES.iter().find(|(f, _, _)| *f == fam).map(|(_, g, m)| (*g, *m))
+    FAMILIES
+        .iter()
+        .find(|(f, _, _)| *f == fam)
+        .map(|(_, g, m)| (*g, *m))
 }
 
 pub fn parse(body: &[u8], url: &str, observed: Date) -> Result<Fetched, RefreshError> {
@@ -132,7 +138,11 @@ pub fn parse(body: &[u8], url: &str, observed: Date) -> Result<Fetched, RefreshE
         } else {
             path
         };
-        let msg = if inner.is_syntax() || inner.is_eof() { format!("not valid JSON: {inner}") } else { inner.to_string() };
+        let msg = if inner.is_syntax() || inner.is_eof() {
+            format!("not valid JSON: {inner}")
+        } else {
+            inner.to_string()
+        };
         RefreshError::malformed(P, field, msg)
     })?;
 
@@ -151,8 +161,14 @@ pub fn parse(body: &[u8], url: &str, observed: Date) -> Result<Fetched, RefreshE
             && is(&a.capacity_status, "Used")
             && is(&a.license_model, "No License required")
             && a.market_option.as_deref().is_none_or(|m| m == "OnDemand");
-        let Some(instance_type) = a.instance_type.as_deref() else { continue };
-        let gpus: u32 = a.gpu.as_deref().and_then(|g| g.trim().parse().ok()).unwrap_or(0);
+        let Some(instance_type) = a.instance_type.as_deref() else {
+            continue;
+        };
+        let gpus: u32 = a
+            .gpu
+            .as_deref()
+            .and_then(|g| g.trim().parse().ok())
+            .unwrap_or(0);
         if !plain_linux_on_demand || gpus == 0 {
             skipped += usize::from(gpus > 0);
             continue;
@@ -171,15 +187,22 @@ pub fn parse(body: &[u8], url: &str, observed: Date) -> Result<Fetched, RefreshE
                 if dim.unit != "Hrs" {
                     continue;
                 }
-                let field = format!("terms.OnDemand.{sku}.{term_code}.priceDimensions.{rate_code}.pricePerUnit.USD");
-                let v: f64 = dim
-                    .price_per_unit
-                    .usd
-                    .trim()
-                    .parse()
-                    .map_err(|_| RefreshError::malformed(P, &field, format!("'{}' is not a decimal price", dim.price_per_unit.usd)))?;
+                let field = format!(
+                    "terms.OnDemand.{sku}.{term_code}.priceDimensions.{rate_code}.pricePerUnit.USD"
+                );
+                let v: f64 = dim.price_per_unit.usd.trim().parse().map_err(|_| {
+                    RefreshError::malformed(
+                        P,
+                        &field,
+                        format!("'{}' is not a decimal price", dim.price_per_unit.usd),
+                    )
+                })?;
                 if !(v >= 0.0 && v.is_finite()) {
-                    return Err(RefreshError::malformed(P, &field, format!("negative price {v}")));
+                    return Err(RefreshError::malformed(
+                        P,
+                        &field,
+                        format!("negative price {v}"),
+                    ));
                 }
                 price = Some(v);
             }
@@ -196,7 +219,10 @@ pub fn parse(body: &[u8], url: &str, observed: Date) -> Result<Fetched, RefreshE
         rows.push(CacheRow {
             provider: P.id().into(),
             category: "hyperscaler",
-            offering: format!("EC2 {}", instance_type.split('.').next().unwrap_or("").to_uppercase()),
+            offering: format!(
+                "EC2 {}",
+                instance_type.split('.').next().unwrap_or("").to_uppercase()
+            ),
             region: a.region_code.clone().unwrap_or_default(),
             instance_type: instance_type.to_string(),
             gpu: gpu.to_string(),
@@ -214,7 +240,9 @@ pub fn parse(body: &[u8], url: &str, observed: Date) -> Result<Fetched, RefreshE
             reliability: None,
             queue_wait_h: None,
             pricing: "cash",
-            source: format!("AWS EC2 price list {url} (SKU {sku}, Linux, shared tenancy, on-demand)"),
+            source: format!(
+                "AWS EC2 price list {url} (SKU {sku}, Linux, shared tenancy, on-demand)"
+            ),
             as_of: observed,
             notes: "on-demand list price; spot prices are not in the public price list".into(),
         });

@@ -61,7 +61,11 @@ pub async fn fetch(
         while let Some(u) = next.take() {
             page += 1;
             if page > MAX_PAGES {
-                return Err(RefreshError::malformed(P, "NextPageLink", format!("more than {MAX_PAGES} pages; stopping")));
+                return Err(RefreshError::malformed(
+                    P,
+                    "NextPageLink",
+                    format!("more than {MAX_PAGES} pages; stopping"),
+                ));
             }
             progress(format!("{region}: page {page}…"));
             let body = super::send(P, http.get(&u), |_| None).await?;
@@ -74,7 +78,10 @@ pub async fn fetch(
 }
 
 /// One page: its items and the next page's link. `offset` numbers items across pages.
-pub fn parse_page(body: &[u8], offset: usize) -> Result<(Vec<serde_json::Value>, Option<String>), RefreshError> {
+pub fn parse_page(
+    body: &[u8],
+    offset: usize,
+) -> Result<(Vec<serde_json::Value>, Option<String>), RefreshError> {
     let value = parse_json(P, body)?;
     let root = Node::root(P, &value);
     let list = root.get("Items")?.array()?;
@@ -83,7 +90,11 @@ pub fn parse_page(body: &[u8], offset: usize) -> Result<(Vec<serde_json::Value>,
         check_item(item)?;
     }
     let _ = offset;
-    let next = root.opt("NextPageLink").map(|l| l.str().map(str::to_string)).transpose()?.filter(|l| !l.is_empty());
+    let next = root
+        .opt("NextPageLink")
+        .map(|l| l.str().map(str::to_string))
+        .transpose()?
+        .filter(|l| !l.is_empty());
     let items = match value {
         serde_json::Value::Object(mut m) => match m.remove("Items") {
             Some(serde_json::Value::Array(a)) => a,
@@ -96,7 +107,12 @@ pub fn parse_page(body: &[u8], offset: usize) -> Result<(Vec<serde_json::Value>,
 
 fn check_item(item: &Node) -> Result<(), RefreshError> {
     match item.opt("retailPrice").or_else(|| item.opt("unitPrice")) {
-        None => return Err(item.get("retailPrice").err().unwrap_or_else(|| item.err("retailPrice: missing"))),
+        None => {
+            return Err(item
+                .get("retailPrice")
+                .err()
+                .unwrap_or_else(|| item.err("retailPrice: missing")));
+        }
         Some(p) => {
             p.price()?;
         }
@@ -115,15 +131,25 @@ struct Prices {
     spot: Option<f64>,
 }
 
-pub fn to_rows(items: &[serde_json::Value], base: &str, observed: Date) -> Result<Fetched, RefreshError> {
+pub fn to_rows(
+    items: &[serde_json::Value],
+    base: &str,
+    observed: Date,
+) -> Result<Fetched, RefreshError> {
     let mut by_vm: BTreeMap<(String, String), Prices> = BTreeMap::new();
     let mut skipped = 0;
     for v in items {
         let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("");
-        let price = v.get("retailPrice").or(v.get("unitPrice")).and_then(|p| p.as_f64()).unwrap_or(0.0);
+        let price = v
+            .get("retailPrice")
+            .or(v.get("unitPrice"))
+            .and_then(|p| p.as_f64())
+            .unwrap_or(0.0);
         let sku = s("armSkuName");
-        let is_windows = s("productName").contains(" Windows") || s("productName").ends_with(" Win");
-        let low_priority = s("skuName").contains("Low Priority") || s("meterName").contains("Low Priority");
+        let is_windows =
+            s("productName").contains(" Windows") || s("productName").ends_with(" Win");
+        let low_priority =
+            s("skuName").contains("Low Priority") || s("meterName").contains("Low Priority");
         let spot = s("skuName").contains("Spot") || s("meterName").contains("Spot");
         let hourly = s("unitOfMeasure").is_empty() || s("unitOfMeasure") == "1 Hour";
         if s("type") != "Consumption" || is_windows || low_priority || !hourly || price <= 0.0 {
@@ -134,7 +160,9 @@ pub fn to_rows(items: &[serde_json::Value], base: &str, observed: Date) -> Resul
             skipped += 1;
             continue;
         }
-        let e = by_vm.entry((sku.to_string(), s("armRegionName").to_string())).or_default();
+        let e = by_vm
+            .entry((sku.to_string(), s("armRegionName").to_string()))
+            .or_default();
         if spot {
             e.spot = Some(price);
         } else {
@@ -143,7 +171,10 @@ pub fn to_rows(items: &[serde_json::Value], base: &str, observed: Date) -> Resul
     }
     let mut rows = vec![];
     for ((sku, region), p) in by_vm {
-        let (_, gpu, count, vram) = SIZES.iter().find(|(n, ..)| *n == sku).expect("filtered above");
+        let (_, gpu, count, vram) = SIZES
+            .iter()
+            .find(|(n, ..)| *n == sku)
+            .expect("filtered above");
         // Spot must not exceed on-demand; a spot-only VM keeps its spot price alone.
         let spot = p.spot.filter(|s| p.on_demand.is_none_or(|o| *s <= o));
         rows.push(CacheRow {

@@ -10,7 +10,11 @@ use ferry_catalog::{Date, GpuTable};
 
 const P: Provider = Provider::Lambda;
 
-pub async fn fetch(http: &reqwest::Client, req: &Request, observed: Date) -> Result<Fetched, RefreshError> {
+pub async fn fetch(
+    http: &reqwest::Client,
+    req: &Request,
+    observed: Date,
+) -> Result<Fetched, RefreshError> {
     let key = req.api_key.as_deref().unwrap_or_default();
     let body = super::send(P, http.get(&req.endpoint).bearer_auth(key), explain).await?;
     parse(&body, &req.endpoint, observed)
@@ -20,15 +24,28 @@ pub async fn fetch(http: &reqwest::Client, req: &Request, observed: Date) -> Res
 fn explain(body: &[u8]) -> Option<RefreshError> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let e = v.get("error")?;
-    let code = e.get("code").and_then(|c| c.as_str()).unwrap_or("(no code)");
+    let code = e
+        .get("code")
+        .and_then(|c| c.as_str())
+        .unwrap_or("(no code)");
     let message = e.get("message").and_then(|c| c.as_str()).unwrap_or("");
-    let suggestion = e.get("suggestion").and_then(|c| c.as_str()).map(|s| format!(" ({s})")).unwrap_or_default();
-    Some(RefreshError::Api { provider: P, field: "error.code".into(), message: format!("{code}: {message}{suggestion}") })
+    let suggestion = e
+        .get("suggestion")
+        .and_then(|c| c.as_str())
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default();
+    Some(RefreshError::Api {
+        provider: P,
+        field: "error.code".into(),
+        message: format!("{code}: {message}{suggestion}"),
+    })
 }
 
 /// "H100 (80 GB SXM5)" → ("H100", Some(80.0), "SXM5").
 fn split_description(d: &str) -> (&str, Option<f64>, &str) {
-    let Some((name, rest)) = d.split_once('(') else { return (d.trim(), None, "") };
+    let Some((name, rest)) = d.split_once('(') else {
+        return (d.trim(), None, "");
+    };
     let inner = rest.trim_end_matches(')').trim();
     let mut words = inner.split_whitespace();
     let mem = words.next().and_then(|n| n.parse::<f64>().ok());
@@ -62,14 +79,21 @@ pub fn parse(body: &[u8], endpoint: &str, observed: Date) -> Result<Fetched, Ref
             skipped += 1;
             continue;
         }
-        let desc = it.opt("gpu_description").map(|d| d.str()).transpose()?.unwrap_or("");
+        let desc = it
+            .opt("gpu_description")
+            .map(|d| d.str())
+            .transpose()?
+            .unwrap_or("");
         let (gpu_name, memory, form) = split_description(desc);
         let with_form = format!("{gpu_name} {form}");
         let Some(gpu) = gpu_match::resolve(table, &[&with_form, gpu_name], memory) else {
             skipped += 1;
             continue;
         };
-        let regions: Vec<String> = match it.opt("regions_with_capacity_available").or_else(|| entry.opt("regions_with_capacity_available")) {
+        let regions: Vec<String> = match it
+            .opt("regions_with_capacity_available")
+            .or_else(|| entry.opt("regions_with_capacity_available"))
+        {
             None => vec![],
             Some(list) => list
                 .array()?
@@ -103,10 +127,17 @@ pub fn parse(body: &[u8], endpoint: &str, observed: Date) -> Result<Fetched, Ref
             notes: String::new(),
         };
         if regions.is_empty() {
-            rows.push(CacheRow { notes: "no region had capacity when fetched".into(), ..base });
+            rows.push(CacheRow {
+                notes: "no region had capacity when fetched".into(),
+                ..base
+            });
         } else {
             for r in regions {
-                rows.push(CacheRow { region: r, notes: "capacity available when fetched".into(), ..base.clone() });
+                rows.push(CacheRow {
+                    region: r,
+                    notes: "capacity available when fetched".into(),
+                    ..base.clone()
+                });
             }
         }
     }
@@ -119,9 +150,18 @@ mod tests {
 
     #[test]
     fn descriptions() {
-        assert_eq!(split_description("H100 (80 GB SXM5)"), ("H100", Some(80.0), "SXM5"));
-        assert_eq!(split_description("A10 (24 GB PCIe)"), ("A10", Some(24.0), "PCIe"));
-        assert_eq!(split_description("GH200 (96 GB)"), ("GH200", Some(96.0), ""));
+        assert_eq!(
+            split_description("H100 (80 GB SXM5)"),
+            ("H100", Some(80.0), "SXM5")
+        );
+        assert_eq!(
+            split_description("A10 (24 GB PCIe)"),
+            ("A10", Some(24.0), "PCIe")
+        );
+        assert_eq!(
+            split_description("GH200 (96 GB)"),
+            ("GH200", Some(96.0), "")
+        );
         assert_eq!(split_description("weird"), ("weird", None, ""));
     }
 }

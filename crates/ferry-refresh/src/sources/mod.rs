@@ -41,17 +41,23 @@ pub(crate) async fn send(
         message: e.to_string(),
     })?;
     let url = redact(request.url());
-    let response = client.execute(request).await.map_err(|e| RefreshError::Transport {
-        provider,
-        url: url.clone(),
-        message: error_chain(&e),
-    })?;
+    let response = client
+        .execute(request)
+        .await
+        .map_err(|e| RefreshError::Transport {
+            provider,
+            url: url.clone(),
+            message: error_chain(&e),
+        })?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|e| RefreshError::Transport {
-        provider,
-        url: url.clone(),
-        message: error_chain(&e),
-    })?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| RefreshError::Transport {
+            provider,
+            url: url.clone(),
+            message: error_chain(&e),
+        })?;
     if status.is_success() {
         return Ok(body.to_vec());
     }
@@ -63,7 +69,12 @@ pub(crate) async fn send(
         provider,
         url,
         status: status.as_u16(),
-        body: text.chars().take(200).collect::<String>().trim().to_string(),
+        body: text
+            .chars()
+            .take(200)
+            .collect::<String>()
+            .trim()
+            .to_string(),
     })
 }
 
@@ -73,7 +84,11 @@ fn redact(url: &reqwest::Url) -> String {
     let pairs: Vec<(String, String)> = u
         .query_pairs()
         .map(|(k, v)| {
-            let v = if k.contains("key") || k.contains("token") { "****".to_string() } else { v.into_owned() };
+            let v = if k.contains("key") || k.contains("token") {
+                "****".to_string()
+            } else {
+                v.into_owned()
+            };
             (k.into_owned(), v)
         })
         .collect();

@@ -12,7 +12,11 @@ const P: Provider = Provider::Runpod;
 
 pub const QUERY: &str = "query GpuTypes { gpuTypes { id displayName memoryInGb secureCloud communityCloud securePrice communityPrice secureSpotPrice communitySpotPrice } }";
 
-pub async fn fetch(http: &reqwest::Client, req: &Request, observed: Date) -> Result<Fetched, RefreshError> {
+pub async fn fetch(
+    http: &reqwest::Client,
+    req: &Request,
+    observed: Date,
+) -> Result<Fetched, RefreshError> {
     let key = req.api_key.as_deref().unwrap_or_default();
     let builder = http
         .post(&req.endpoint)
@@ -24,17 +28,33 @@ pub async fn fetch(http: &reqwest::Client, req: &Request, observed: Date) -> Res
 
 /// Any `errors` member is a failure, even beside partial data.
 fn graphql_errors(body: &[u8]) -> Result<(), RefreshError> {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return Ok(()) };
-    let Some(errors) = v.get("errors") else { return Ok(()) };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(());
+    };
+    let Some(errors) = v.get("errors") else {
+        return Ok(());
+    };
     let first = errors.get(0);
-    let message = first.and_then(|e| e.get("message")).and_then(|m| m.as_str()).unwrap_or("(no message)");
+    let message = first
+        .and_then(|e| e.get("message"))
+        .and_then(|m| m.as_str())
+        .unwrap_or("(no message)");
     let path = first
         .and_then(|e| e.get("path"))
         .and_then(|p| p.as_array())
-        .map(|p| p.iter().map(|s| s.to_string().trim_matches('"').to_string()).collect::<Vec<_>>().join("."))
+        .map(|p| {
+            p.iter()
+                .map(|s| s.to_string().trim_matches('"').to_string())
+                .collect::<Vec<_>>()
+                .join(".")
+        })
         .map(|p| format!(" (at {p})"))
         .unwrap_or_default();
-    Err(RefreshError::Api { provider: P, field: "errors".into(), message: format!("{message}{path}") })
+    Err(RefreshError::Api {
+        provider: P,
+        field: "errors".into(),
+        message: format!("{message}{path}"),
+    })
 }
 
 pub fn parse(body: &[u8], endpoint: &str, observed: Date) -> Result<Fetched, RefreshError> {
@@ -46,16 +66,29 @@ pub fn parse(body: &[u8], endpoint: &str, observed: Date) -> Result<Fetched, Ref
     let mut skipped = 0;
     for t in root.get("data")?.get("gpuTypes")?.array()? {
         let id = t.get("id")?.str()?;
-        let display = t.opt("displayName").map(|d| d.str()).transpose()?.unwrap_or("");
+        let display = t
+            .opt("displayName")
+            .map(|d| d.str())
+            .transpose()?
+            .unwrap_or("");
         let memory = t.opt("memoryInGb").map(|m| m.f64()).transpose()?;
         let mut offers = vec![];
         for (cloud, flag, price_key, spot_key) in [
             ("secure", "secureCloud", "securePrice", "secureSpotPrice"),
-            ("community", "communityCloud", "communityPrice", "communitySpotPrice"),
+            (
+                "community",
+                "communityCloud",
+                "communityPrice",
+                "communitySpotPrice",
+            ),
         ] {
             let in_cloud = t.opt(flag).map(|f| f.bool()).transpose()?.unwrap_or(false);
             // A price in a cloud the type is not in may be absent; where it is present it must be well-formed.
-            let price = if in_cloud { Some(t.get(price_key)?.price()?) } else { t.opt(price_key).map(|p| p.price()).transpose()? };
+            let price = if in_cloud {
+                Some(t.get(price_key)?.price()?)
+            } else {
+                t.opt(price_key).map(|p| p.price()).transpose()?
+            };
             let spot = t.opt(spot_key).map(|p| p.price()).transpose()?;
             if let (true, Some(p)) = (in_cloud, price.filter(|p| *p > 0.0)) {
                 offers.push((cloud, p, spot.filter(|s| *s > 0.0 && *s <= p)));
@@ -73,7 +106,11 @@ pub fn parse(body: &[u8], endpoint: &str, observed: Date) -> Result<Fetched, Ref
             rows.push(CacheRow {
                 provider: P.id().into(),
                 category: "gpu-cloud",
-                offering: if cloud == "secure" { "Secure Cloud".into() } else { "Community Cloud".into() },
+                offering: if cloud == "secure" {
+                    "Secure Cloud".into()
+                } else {
+                    "Community Cloud".into()
+                },
                 region: cloud.into(),
                 instance_type: format!("{display} ({cloud})"),
                 gpu: table.get(gpu).id.clone(),
@@ -90,7 +127,10 @@ pub fn parse(body: &[u8], endpoint: &str, observed: Date) -> Result<Fetched, Ref
                 reliability: None,
                 queue_wait_h: None,
                 pricing: "cash",
-                source: format!("RunPod GraphQL gpuTypes {endpoint} ({}Price per GPU)", cloud),
+                source: format!(
+                    "RunPod GraphQL gpuTypes {endpoint} ({}Price per GPU)",
+                    cloud
+                ),
                 as_of: observed,
                 notes: "price per GPU; an N-GPU pod costs N times this".into(),
             });

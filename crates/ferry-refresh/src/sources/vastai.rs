@@ -11,7 +11,11 @@ use serde_json::json;
 
 const P: Provider = Provider::Vastai;
 
-pub async fn fetch(http: &reqwest::Client, req: &Request, observed: Date) -> Result<Fetched, RefreshError> {
+pub async fn fetch(
+    http: &reqwest::Client,
+    req: &Request,
+    observed: Date,
+) -> Result<Fetched, RefreshError> {
     // Verified, rentable hosts only: what a careful user would rent (dstack does the same).
     let body = json!({
         "verified": {"eq": true},
@@ -32,8 +36,16 @@ pub async fn fetch(http: &reqwest::Client, req: &Request, observed: Date) -> Res
 fn explain(body: &[u8]) -> Option<RefreshError> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let code = v.get("error")?.as_str()?;
-    let msg = v.get("msg").or(v.get("message")).and_then(|m| m.as_str()).unwrap_or("");
-    Some(RefreshError::Api { provider: P, field: "error".into(), message: format!("{code}: {msg}") })
+    let msg = v
+        .get("msg")
+        .or(v.get("message"))
+        .and_then(|m| m.as_str())
+        .unwrap_or("");
+    Some(RefreshError::Api {
+        provider: P,
+        field: "error".into(),
+        message: format!("{code}: {msg}"),
+    })
 }
 
 pub fn parse(body: &[u8], endpoint: &str, observed: Date) -> Result<Fetched, RefreshError> {
@@ -59,13 +71,21 @@ pub fn parse(body: &[u8], endpoint: &str, observed: Date) -> Result<Fetched, Ref
         };
         let gpu_ram_mb = offer.get("gpu_ram")?.f64()?;
         let price = offer.get("dph_base")?.price()?;
-        let spot = offer.opt("min_bid").map(|b| b.price()).transpose()?.filter(|b| *b > 0.0 && *b <= price);
+        let spot = offer
+            .opt("min_bid")
+            .map(|b| b.price())
+            .transpose()?
+            .filter(|b| *b > 0.0 && *b <= price);
         if num_gpus < 1.0 || price == 0.0 {
             skipped += 1;
             continue;
         }
         let memory_gb = gpu_ram_mb / 1024.0;
-        let Some(gpu) = gpu_match::resolve(table, &[gpu_name, &gpu_name.replace("Tesla ", "")], Some(memory_gb)) else {
+        let Some(gpu) = gpu_match::resolve(
+            table,
+            &[gpu_name, &gpu_name.replace("Tesla ", "")],
+            Some(memory_gb),
+        ) else {
             skipped += 1;
             continue;
         };
@@ -87,11 +107,18 @@ pub fn parse(body: &[u8], endpoint: &str, observed: Date) -> Result<Fetched, Ref
             .and_then(|g| g.rsplit(',').next())
             .map(|cc| cc.trim().to_string())
             .unwrap_or_default();
-        let verified = offer.opt("verified").and_then(|v| v.bool().ok()).unwrap_or(false);
+        let verified = offer
+            .opt("verified")
+            .and_then(|v| v.bool().ok())
+            .unwrap_or(false);
         rows.push(CacheRow {
             provider: P.id().into(),
             category: "decentralized",
-            offering: if verified { "verified host".into() } else { "unverified host".into() },
+            offering: if verified {
+                "verified host".into()
+            } else {
+                "unverified host".into()
+            },
             region,
             instance_type: format!("offer {id}"),
             gpu: table.get(gpu).id.clone(),
@@ -102,9 +129,15 @@ pub fn parse(body: &[u8], endpoint: &str, observed: Date) -> Result<Fetched, Ref
             price_hour: Some(price),
             spot_price_hour: spot,
             currency: "USD",
-            egress_per_gb: offer.opt("inet_up_cost").and_then(|c| c.f64().ok()).filter(|c| *c >= 0.0),
+            egress_per_gb: offer
+                .opt("inet_up_cost")
+                .and_then(|c| c.f64().ok())
+                .filter(|c| *c >= 0.0),
             billing: "per-second",
-            reliability: offer.opt("reliability2").and_then(|r| r.f64().ok()).filter(|r| (0.0..=1.0).contains(r)),
+            reliability: offer
+                .opt("reliability2")
+                .and_then(|r| r.f64().ok())
+                .filter(|r| (0.0..=1.0).contains(r)),
             queue_wait_h: None,
             pricing: "cash",
             source: format!("Vast.ai offer search {endpoint} (dph_base; spot = min_bid)"),

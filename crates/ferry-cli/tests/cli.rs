@@ -1,0 +1,520 @@
+//! The real `ferry` binary, with its config, cache and data directories in a temporary
+//! folder and today's date pinned.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, p: &str) -> std::path::PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn config(&self, text: &str) -> &Env {
+        std::fs::write(self.path("config.toml"), text).unwrap();
+        self
+    }
+
+    fn ferry(&self) -> Command {
+        let mut c = Command::cargo_bin("ferry").unwrap();
+        c.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("FERRY_CONFIG", self.path("config.toml"))
+            .env("FERRY_CACHE_DIR", self.path("cache"))
+            .env("FERRY_DATA_DIR", self.path("data"))
+            .env("FERRY_TODAY", "2026-11-23");
+        c
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.ferry().args(args).arg("--json").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn offers(v: &Value) -> &Vec<Value> {
+    v["offers"].as_array().unwrap()
+}
+
+fn set<'a>(v: &'a Value, key: &str) -> BTreeSet<&'a str> {
+    offers(v).iter().map(|o| o[key].as_str().unwrap()).collect()
+}
+
+#[test]
+fn eight_h100_offers_span_providers_and_categories() {
+    let env = Env::new();
+    let v = env.json(&["offers", "--gpu", "h100", "--count", "8"]);
+    let providers = set(&v, "provider");
+    let categories = set(&v, "category");
+    assert!(providers.len() >= 6, "{providers:?}");
+    assert!(categories.len() >= 3, "{categories:?}");
+    for o in offers(&v) {
+        assert_eq!(o["gpu_count"], 8);
+        assert!(o["gpu"].as_str().unwrap().starts_with("H100"));
+        assert!(!o["source"].as_str().unwrap().is_empty());
+        assert!(o["as_of"].as_str().is_some());
+    }
+    // Ranked by price, unpriced (allocation) offers last.
+    let prices: Vec<Option<f64>> = offers(&v).iter().map(|o| o["price"].as_f64()).collect();
+    let cash: Vec<f64> = prices.iter().map_while(|p| *p).collect();
+    assert!(cash.windows(2).all(|w| w[0] <= w[1]));
+    assert!(prices[cash.len()..].iter().all(Option::is_none));
+}
+
+const OWNED: &str = r#"
+[[owned]]
+name = "lab-workstation"
+gpu = "RTX 4090"
+gpu_count = 2
+purchase_usd = 7000
+service_life_years = 3
+resale_fraction = 0.2
+utilization = 0.5
+electricity_usd_per_kwh = 0.10
+
+[[academic]]
+cluster = "narval"
+account = "def-someprof"
+gpu_years = 2
+"#;
+
+#[test]
+fn owned_hardware_is_listed_at_its_amortised_price() {
+    let env = Env::new();
+    env.config(OWNED);
+    let v = env.json(&["offers", "--gpu", "4090"]);
+    let owned: Vec<&Value> = offers(&v)
+        .iter()
+        .filter(|o| o["category"] == "owned")
+        .collect();
+    assert_eq!(owned.len(), 1);
+    let o = owned[0];
+    // 7000*0.8/(3*8766)/0.5 = 0.42587 capital + 2*450*1.8*0.75 W = 1.215 kW * 0.10 = 0.1215 power.
+    let expected = 7000.0 * 0.8 / (3.0 * 8766.0) / 0.5 + 1.215 * 0.10;
+    assert!(
+        (o["price_hour"].as_f64().unwrap() - expected).abs() < 1e-9,
+        "{o}"
+    );
+    assert!(o["price_hour"].as_f64().unwrap() > 0.0);
+    assert_eq!(o["gpu_count"], 2);
+    assert!(o["source"].as_str().unwrap().starts_with("amortised"));
+
+    // The table says it too, and academic offers show the declared allocation.
+    env.ferry()
+        .args(["offers", "--gpu", "4090"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("owned")
+                .and(predicate::str::contains("lab-workstation").not()),
+        );
+    env.ferry()
+        .args(["offers", "--gpu", "a100", "--provider", "alliance"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("alloc def-someprof"));
+}
+
+#[test]
+fn every_filter_from_the_command_line() {
+    let env = Env::new();
+    let all = env.json(&["offers"]);
+    let n_all = offers(&all).len();
+    assert!(n_all > 150, "{n_all}");
+    let check = |args: &[&str], ok: &dyn Fn(&Value) -> bool| {
+        let v = env.json(args);
+        assert!(!offers(&v).is_empty(), "{args:?} matched nothing");
+        assert!(offers(&v).len() < n_all, "{args:?} filtered nothing");
+        for o in offers(&v) {
+            assert!(ok(o), "{args:?} let through {o}");
+        }
+    };
+    let f = |o: &Value, k: &str| o[k].as_f64();
+    check(&["offers", "--vram", "40GB..80GB"], &|o| {
+        (40.0..=80.0).contains(&f(o, "gpu_vram_gb").unwrap())
+    });
+    check(&["offers", "--count", "2..4"], &|o| {
+        (2..=4).contains(&o["gpu_count"].as_u64().unwrap())
+    });
+    check(&["offers", "--category", "gpu-cloud,decentralized"], &|o| {
+        ["gpu-cloud", "decentralized"].contains(&o["category"].as_str().unwrap())
+    });
+    check(&["offers", "--provider", "lambda"], &|o| {
+        o["provider"] == "lambda"
+    });
+    check(&["offers", "--region", "us-*"], &|o| {
+        o["region"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .starts_with("us-")
+    });
+    check(&["offers", "--spot"], &|o| {
+        f(o, "spot_price_hour").is_some() && f(o, "price") == f(o, "spot_price_hour")
+    });
+    check(&["offers", "--on-demand"], &|o| {
+        f(o, "price_hour").is_some() && f(o, "price") == f(o, "price_hour")
+    });
+    check(&["offers", "--max-price", "1"], &|o| {
+        f(o, "price").is_none_or(|p| p <= 1.0)
+    });
+    check(&["offers", "--max-price-per-gpu", "1.5"], &|o| {
+        f(o, "price_per_gpu_hour").is_none_or(|p| p <= 1.5)
+    });
+    check(&["offers", "--gpu", "a100,l4"], &|o| {
+        o["gpu"].as_str().unwrap().starts_with("A100") || o["gpu"] == "L4"
+    });
+
+    // Each sort key orders by its figure.
+    for key in ["price", "price-per-gpu", "per-pflop", "per-gb-vram"] {
+        let v = env.json(&["offers", "--sort", key, "--category", "hyperscaler"]);
+        let vals: Vec<f64> = offers(&v)
+            .iter()
+            .filter_map(|o| o["sort_value"].as_f64())
+            .collect();
+        assert!(
+            vals.len() > 10 && vals.windows(2).all(|w| w[0] <= w[1]),
+            "{key}"
+        );
+    }
+}
+
+#[test]
+fn min_reliability_uses_published_figures_only() {
+    let env = Env::new();
+    let cache = r#"provider,category,offering,region,instance_type,gpu,gpu_count,gpu_vram_gb,vcpus,ram_gb,price_hour,spot_price_hour,currency,egress_per_gb,billing,reliability,queue_wait_h,pricing,source,as_of,notes
+vastai,decentralized,verified host,US,offer 1,RTX-4090,1,24,8,32,0.35,0.2,USD,0.01,per-second,0.995,,cash,test,2026-11-23,
+vastai,decentralized,verified host,DE,offer 2,RTX-4090,1,24,8,32,0.30,,USD,0.01,per-second,0.90,,cash,test,2026-11-23,
+"#;
+    std::fs::create_dir_all(env.path("cache/offers")).unwrap();
+    std::fs::write(env.path("cache/offers/vastai.csv"), cache).unwrap();
+    let v = env.json(&["offers", "--min-reliability", "0.98"]);
+    let got: Vec<&str> = offers(&v)
+        .iter()
+        .map(|o| o["instance_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ["offer 1"]);
+}
+
+#[test]
+fn csv_output_loads_back_as_a_catalog_file() {
+    let env = Env::new();
+    let out = env
+        .ferry()
+        .args(["offers", "--gpu", "h100", "--csv"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let file = env.path("h100.csv");
+    std::fs::write(&file, &out.stdout).unwrap();
+    let rows = String::from_utf8_lossy(&out.stdout).lines().count() - 1;
+    assert!(rows > 20);
+    env.ferry()
+        .args(["catalog", "check"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!(
+            "{rows} rows valid, 0 rejected"
+        )));
+}
+
+#[test]
+fn a_bad_offer_file_names_each_bad_row() {
+    let env = Env::new();
+    let file = env.path("mine.csv");
+    std::fs::write(&file, "provider,category,offering,region,instance_type,gpu,gpu_count,gpu_vram_gb,vcpus,ram_gb,price_hour,spot_price_hour,currency,egress_per_gb,billing,reliability,queue_wait_h,pricing,source,as_of,notes
+acme,gpu-cloud,x,eu,a,H100-SXM,8,640,,,20,,USD,0,per-hour,,,cash,quote,2026-11-01,
+acme,gpu-cloud,x,eu,b,H100-SXM,1,80,,,2,0.00,USD,0,per-hour,,,cash,quote,2026-11-01,
+acme,gpu-cloud,x,eu,c,H100-SXM,1,80,,,2,,USD,0,per-hour,,,cash,,2026-11-01,
+acme,gpu-cloud,x,eu,d,H100-SXM,1,80,,,2,,USD,0,per-hour,,,cash,quote,2026-11-01,
+").unwrap();
+    env.ferry()
+        .args(["catalog", "check"])
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "mine.csv:2: gpu_vram_gb: 640 GB is the whole machine's memory",
+        ))
+        .stdout(predicate::str::contains("mine.csv:3: spot_price_hour"))
+        .stdout(predicate::str::contains("mine.csv:4: source"))
+        .stdout(predicate::str::contains("1 rows valid, 3 rejected"));
+
+    // Listed in the config, the good row loads and the bad ones are warned about.
+    env.config(&format!(
+        "[catalog]\nfiles = [{:?}]\n",
+        file.display().to_string()
+    ));
+    env.ferry()
+        .args(["offers", "--provider", "acme"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("| acme"))
+        .stderr(predicate::str::contains("3 catalog rows were rejected"));
+}
+
+#[test]
+fn clear_errors_for_bad_input() {
+    let env = Env::new();
+    env.ferry()
+        .args(["offers", "--gpu", "H10O"])
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("unknown GPU 'H10O'")
+                .and(predicate::str::contains("did you mean")),
+        );
+    env.ferry()
+        .args(["offers", "--vram", "80GB..24GB"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--vram").and(predicate::str::contains("empty")));
+    env.ferry()
+        .args(["offers", "--count", "lots"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--count"));
+    env.ferry()
+        .args(["offers", "--category", "hybrid"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown category 'hybrid'"));
+    env.ferry()
+        .args(["offers", "--provider", "nosuch"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown provider 'nosuch'"));
+    env.ferry()
+        .args(["offers", "--sort", "cheapest"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("unknown sort key"));
+    env.ferry()
+        .args(["offers", "--min-reliability", "98"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("between 0 and 1"));
+    env.ferry()
+        .args(["offers", "--spot", "--on-demand"])
+        .assert()
+        .code(2);
+
+    env.config("[[owned]]\nname = \"box\"\ngpu = \"RTX 4090\"\ngpu_count = 1\npurchase_usd = 2000\nlife = 3\n");
+    env.ferry().args(["offers"]).assert().code(1).stderr(
+        predicate::str::contains("config.toml:6:1")
+            .and(predicate::str::contains("unknown field `life`")),
+    );
+}
+
+#[test]
+fn stale_prices_are_warned_about() {
+    let env = Env::new();
+    env.ferry()
+        .args(["offers", "--provider", "paperspace"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("older than 90 days"));
+    env.ferry()
+        .args([
+            "offers",
+            "--provider",
+            "paperspace",
+            "--max-age-days",
+            "10000",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("older than").not());
+    env.config("[catalog]\nmax_age_days = 10000\n");
+    env.ferry()
+        .args(["offers", "--provider", "paperspace"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("older than").not());
+}
+
+#[test]
+fn gpus_table_and_aliases() {
+    let env = Env::new();
+    let v: Value = serde_json::from_slice(
+        &env.ferry()
+            .args(["gpus", "a100", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 4);
+    let v: Value = serde_json::from_slice(
+        &env.ferry()
+            .args(["gpus", "NVIDIA A100-SXM4-80GB", "--json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(v[0]["id"], "A100-80GB-SXM");
+    env.ferry()
+        .args(["gpus", "--csv"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "H100-SXM,NVIDIA H100 SXM5 80GB,80",
+        ));
+}
+
+#[test]
+fn config_path_and_show_mask_secrets() {
+    let env = Env::new();
+    env.ferry()
+        .args(["config", "path"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            env.path("config.toml").display().to_string(),
+        ))
+        .stderr(predicate::str::contains("no file there yet"));
+    env.config("[providers.runpod]\napi_key = \"rp_secret_0123456789\"\n");
+    env.ferry()
+        .args(["config", "show"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("****6789").and(predicate::str::contains("rp_secret").not()),
+        );
+}
+
+#[test]
+fn help_teaches_with_examples() {
+    let env = Env::new();
+    env.ferry()
+        .args(["offers", "--help"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("Examples:")
+                .and(predicate::str::contains("--max-price-per-gpu")),
+        );
+    env.ferry()
+        .args(["catalog", "refresh", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("RUNPOD_API_KEY"));
+}
+
+#[test]
+fn snapshot_of_the_h100_table() {
+    let env = Env::new();
+    let out = env
+        .ferry()
+        .args(["offers", "--gpu", "h100", "--count", "8"])
+        .output()
+        .unwrap();
+    insta::assert_snapshot!("offers_h100_x8", String::from_utf8(out.stdout).unwrap());
+    let out = env.ferry().args(["gpus"]).output().unwrap();
+    insta::assert_snapshot!("gpus", String::from_utf8(out.stdout).unwrap());
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn catalog_refresh_updates_caches_and_offers_use_them() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ferry-refresh/tests/fixtures"
+    );
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/bundles/"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            std::fs::read_to_string(format!("{fixtures}/vastai/good.json")).unwrap(),
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/bad/"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            std::fs::read_to_string(format!("{fixtures}/vastai/bad_wrong_type.json")).unwrap(),
+        ))
+        .mount(&server)
+        .await;
+    let env = Env::new();
+    env.config(&format!(
+        "[providers.vastai]\nendpoint = \"{}/bundles/\"\n",
+        server.uri()
+    ));
+    let out = env
+        .ferry()
+        .args([
+            "catalog",
+            "refresh",
+            "--provider",
+            "vastai,runpod",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["result"]["status"], "updated");
+    assert_eq!(v[0]["result"]["offers"], 6);
+    assert_eq!(
+        v[1]["result"]["status"], "skipped",
+        "no RunPod key: skipped, not fatal"
+    );
+
+    let offers_now = env.json(&["offers", "--provider", "vastai"]);
+    assert_eq!(offers(&offers_now).len(), 6);
+    assert!(offers(&offers_now).iter().all(
+        |o| o["as_of"] == "2026-11-23" && o["origin"].as_str().unwrap().ends_with("vastai.csv")
+    ));
+    let cache = env.path("cache/offers/vastai.csv");
+    let before = std::fs::read_to_string(&cache).unwrap();
+
+    // A malformed answer: the command fails naming provider and field, the cache stays.
+    env.config(&format!(
+        "[providers.vastai]\nendpoint = \"{}/bad/\"\n",
+        server.uri()
+    ));
+    env.ferry()
+        .args(["catalog", "refresh", "--provider", "vastai"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "vastai: offers[0].dph_base: expected a number",
+        ));
+    assert_eq!(std::fs::read_to_string(&cache).unwrap(), before);
+    write(&env.path("unused/x"), "");
+    env.ferry()
+        .args(["catalog", "status"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("vastai.csv"));
+}

@@ -1,0 +1,106 @@
+//! Money in words: amounts in the output currency, for explanations and reasons.
+//!
+//! The models compute in USD; this formats a USD amount in the currency the user asked
+//! for, so text and numbers agree.
+
+use serde::Serialize;
+
+/// The output currency and its rate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Currency {
+    /// `USD` or `CAD`.
+    pub code: String,
+    /// USD per one unit of it (the catalog's rate; 1 for USD).
+    pub usd_per_unit: f64,
+    /// Where the rate comes from and when, for the output ("1 CAD = 0.7235 USD, Bank of
+    /// Canada 2025-04-09").
+    pub rate_note: String,
+}
+
+impl Currency {
+    pub fn usd() -> Currency {
+        Currency {
+            code: "USD".into(),
+            usd_per_unit: 1.0,
+            rate_note: "USD (no conversion)".into(),
+        }
+    }
+
+    /// Units of this currency per USD.
+    pub fn per_usd(&self) -> f64 {
+        1.0 / self.usd_per_unit
+    }
+
+    fn symbol(&self) -> &str {
+        match self.code.as_str() {
+            "USD" => "$",
+            "CAD" => "CA$",
+            other => other,
+        }
+    }
+
+    /// A USD amount as whole units with thousands separators: `$12,345`, `-CA$80`.
+    pub fn amount(&self, usd: f64) -> String {
+        let v = usd * self.per_usd();
+        let sign = if v < -0.5 { "-" } else { "" };
+        format!("{sign}{}{}", self.symbol(), thousands(v.abs().round()))
+    }
+
+    /// A USD price per unit with cents (or more digits below 10 cents): `$2.69`, `$0.036`.
+    pub fn price(&self, usd: f64) -> String {
+        let v = usd * self.per_usd();
+        let digits = if v.abs() >= 0.1 || v == 0.0 { 2 } else { 4 };
+        format!("{}{v:.digits$}", self.symbol())
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(v: f64) -> String {
+    let digits = format!("{:.0}", v.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0.0 && digits != "0" {
+        out.insert(0, '-');
+    }
+    out
+}
+
+/// A number of hours or GPU-hours in words: `1,234` or `2.5`.
+pub fn hours(h: f64) -> String {
+    if h.abs() >= 100.0 {
+        thousands(h.round())
+    } else if (h - h.round()).abs() < 0.05 {
+        format!("{:.0}", h)
+    } else {
+        format!("{h:.1}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        let usd = Currency::usd();
+        assert_eq!(usd.amount(1_234_567.4), "$1,234,567");
+        assert_eq!(usd.amount(-80.0), "-$80");
+        assert_eq!(usd.price(2.69), "$2.69");
+        assert_eq!(usd.price(0.0362), "$0.0362");
+        let cad = Currency {
+            code: "CAD".into(),
+            usd_per_unit: 0.5,
+            rate_note: String::new(),
+        };
+        assert_eq!(cad.amount(100.0), "CA$200");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(1000.0), "1,000");
+        assert_eq!(hours(2.5), "2.5");
+        assert_eq!(hours(1234.4), "1,234");
+    }
+}
