@@ -163,6 +163,9 @@ pub fn load_offers(text: &str, origin: Origin, table: &GpuTable, rates: &Rates) 
             return report;
         }
     };
+    // A file names few distinct GPUs; resolve each name once.
+    let mut gpu_names: std::collections::HashMap<String, Result<crate::GpuId, String>> =
+        std::collections::HashMap::new();
     let mut rec = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut rec) {
@@ -200,7 +203,7 @@ pub fn load_offers(text: &str, origin: Origin, table: &GpuTable, rates: &Rates) 
             rec: &rec,
             cols: &cols,
         };
-        match parse_row(&row, table, rates) {
+        match parse_row(&row, table, rates, &mut gpu_names) {
             Ok(mut offer) => {
                 offer.origin = origin.clone();
                 offer.line = line;
@@ -217,11 +220,24 @@ pub fn load_offers(text: &str, origin: Origin, table: &GpuTable, rates: &Rates) 
     report
 }
 
-fn parse_row(row: &Row, table: &GpuTable, rates: &Rates) -> Result<Offer, FieldError> {
+fn parse_row(
+    row: &Row,
+    table: &GpuTable,
+    rates: &Rates,
+    gpu_names: &mut std::collections::HashMap<String, Result<crate::GpuId, String>>,
+) -> Result<Offer, FieldError> {
     let provider = row.required(PROVIDER)?.to_ascii_lowercase();
     let category: Category = row.parsed(CATEGORY)?;
     let gpu_name = row.required(GPU)?;
-    let gpu = table.resolve_one(gpu_name).map_err(|e| ("gpu", e))?;
+    let gpu = match gpu_names.get(gpu_name) {
+        Some(r) => r.clone(),
+        None => {
+            let r = table.resolve_one(gpu_name);
+            gpu_names.insert(gpu_name.to_string(), r.clone());
+            r
+        }
+    }
+    .map_err(|e| ("gpu", e))?;
     let spec = table.get(gpu);
 
     let gpu_count: u32 = row
