@@ -214,6 +214,19 @@ vastai,decentralized,verified host,DE,offer 2,RTX-4090,1,24,8,32,0.30,,USD,0.01,
 }
 
 #[test]
+fn other_currencies_state_the_rate_used() {
+    let env = Env::new();
+    let v = env.json(&["offers", "--provider", "golem"]);
+    let o = &offers(&v)[0];
+    let p = &o["priced_in"];
+    assert_eq!(p["currency"], "GLM");
+    let usd = o["price_hour"].as_f64().unwrap();
+    let glm = p["price_hour"].as_f64().unwrap();
+    assert!((usd - glm * p["usd_per_unit"].as_f64().unwrap()).abs() < 1e-12);
+    assert!(!p["rate_source"].as_str().unwrap().is_empty());
+}
+
+#[test]
 fn csv_output_loads_back_as_a_catalog_file() {
     let env = Env::new();
     let out = env

@@ -289,6 +289,15 @@ impl CategoryEstimate {
         }
     }
 
+    /// An available approach with nothing filled in yet.
+    pub(crate) fn blank(approach: Approach) -> CategoryEstimate {
+        CategoryEstimate {
+            available: true,
+            unavailable_reason: None,
+            ..CategoryEstimate::unavailable(approach, "")
+        }
+    }
+
     /// Fills the total, the mean monthly recurring cost and the cost per useful GPU-hour from
     /// the line items (the model sets `initial_cost` itself).
     pub(crate) fn settle(&mut self, months: u32, useful_gpu_hours: f64) {

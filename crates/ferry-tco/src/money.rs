@@ -39,18 +39,35 @@ impl Currency {
         }
     }
 
-    /// A USD amount as whole units with thousands separators: `$12,345`, `-CA$80`.
+    /// A USD amount as whole units of this currency with thousands separators:
+    /// `$12,345`, `-CA$80`.
     pub fn amount(&self, usd: f64) -> String {
-        let v = usd * self.per_usd();
+        self.local_amount(usd * self.per_usd())
+    }
+
+    /// A USD unit price in this currency, with cents (more digits below 10 cents):
+    /// `$2.69`, `$0.0362`.
+    pub fn price(&self, usd: f64) -> String {
+        self.local_price(usd * self.per_usd())
+    }
+
+    /// An amount already in this currency, formatted like [`Currency::amount`].
+    pub fn local_amount(&self, v: f64) -> String {
         let sign = if v < -0.5 { "-" } else { "" };
         format!("{sign}{}{}", self.symbol(), thousands(v.abs().round()))
     }
 
-    /// A USD price per unit with cents (or more digits below 10 cents): `$2.69`, `$0.036`.
-    pub fn price(&self, usd: f64) -> String {
-        let v = usd * self.per_usd();
-        let digits = if v.abs() >= 0.1 || v == 0.0 { 2 } else { 4 };
-        format!("{}{v:.digits$}", self.symbol())
+    /// A unit price already in this currency, formatted like [`Currency::price`].
+    pub fn local_price(&self, v: f64) -> String {
+        let mut digits = format!("{v:.4}");
+        // Cents, and more digits only where they carry something: $0.09, $0.0826.
+        while digits.ends_with('0') && digits.len() - digits.find('.').unwrap_or(0) > 3 {
+            digits.pop();
+        }
+        if v.abs() >= 0.1 {
+            digits = format!("{v:.2}");
+        }
+        format!("{}{digits}", self.symbol())
     }
 }
 
@@ -92,6 +109,8 @@ mod tests {
         assert_eq!(usd.amount(-80.0), "-$80");
         assert_eq!(usd.price(2.69), "$2.69");
         assert_eq!(usd.price(0.0362), "$0.0362");
+        assert_eq!(usd.price(0.09), "$0.09");
+        assert_eq!(usd.price(0.0), "$0.00");
         let cad = Currency {
             code: "CAD".into(),
             usd_per_unit: 0.5,

@@ -17,7 +17,9 @@
 //! exactly.
 
 use crate::context::Context;
-use crate::estimate::{LineItem, Performance, TimeToResult};
+use crate::estimate::{
+    Approach, CategoryEstimate, ChosenOffer, LineItem, Performance, TimeToResult, Variant,
+};
 use crate::money::hours;
 use crate::workload::Workload;
 use ferry_catalog::{Category, Offer, Pricing};
@@ -99,12 +101,13 @@ impl RentalQuote<'_> {
             base,
             months,
             format!(
-                "{} GPU-h × {} per GPU-hour ({} instance{} of {} GPUs at {}/h for a {}-GPU job)",
+                "{} GPU-h × {} per GPU-hour ({} instance{} of {} GPU{} at {}/h for a {}-GPU job)",
                 hours(h),
                 ctx.price(self.base_per_gpu_hour),
                 self.instances_per_job,
                 plural(self.instances_per_job),
                 self.offer.gpu_count,
+                plural(self.offer.gpu_count),
                 ctx.price(self.price_hour),
                 w.width
             ),
@@ -282,12 +285,17 @@ pub fn quotes<'a>(
     out
 }
 
-/// Pay-as-you-go quotes from every rental category (spot only for interruptible work):
-/// what a remainder (hybrid bursts, owned shortfall, academic overflow) is rented from.
+/// Pay-as-you-go quotes from every rental category that the profile admits (spot only for
+/// interruptible work, no longer a wait than it allows): what a remainder (hybrid bursts,
+/// owned shortfall, academic overflow) is rented from.
 pub fn paygo_quotes<'a>(w: &Workload, ctx: &Context<'a>) -> Vec<RentalQuote<'a>> {
     [Category::GpuCloud, Category::Hyperscaler, Category::Decentralized]
         .into_iter()
         .flat_map(|c| quotes(w, ctx, c, w.interruptible))
+        .filter(|q| {
+            w.max_wait_hours
+                .is_none_or(|max| q.time_to_result(w, ctx).wait_per_job_hours() <= max)
+        })
         .collect()
 }
 
@@ -314,4 +322,101 @@ pub fn cheapest(quotes: &[RentalQuote], hours: f64, months_of_data: f64) -> Opti
 pub fn best<'q, 'a>(quotes: &'q [RentalQuote<'a>], demand: &[f64]) -> Option<&'q RentalQuote<'a>> {
     let (h, m) = rented_terms(demand, demand);
     cheapest(quotes, h, m).map(|(i, _)| &quotes[i])
+}
+
+/// A rental category's quotes: all of them, and the cheapest on-demand and spot ones.
+#[derive(Debug, Clone)]
+pub struct CategoryQuotes<'a> {
+    pub all: Vec<RentalQuote<'a>>,
+    pub on_demand: Option<RentalQuote<'a>>,
+    pub spot: Option<RentalQuote<'a>>,
+}
+
+impl<'a> CategoryQuotes<'a> {
+    /// Prices every offer of `category` both ways and keeps the cheapest of each.
+    pub fn new(w: &Workload, ctx: &Context<'a>, category: Category) -> Self {
+        let all = quotes(w, ctx, category, true);
+        let pick = |spot: bool| {
+            let subset: Vec<RentalQuote<'a>> =
+                all.iter().filter(|q| q.spot == spot).cloned().collect();
+            best(&subset, &w.demand).cloned()
+        };
+        CategoryQuotes {
+            on_demand: pick(false),
+            spot: pick(true),
+            all,
+        }
+    }
+
+    /// The cheapest quote the workload allows (spot only for interruptible work).
+    pub fn headline(&self, w: &Workload) -> Option<&RentalQuote<'a>> {
+        let spot = self.spot.as_ref().filter(|_| w.interruptible);
+        match (&self.on_demand, spot) {
+            (Some(o), Some(s)) => Some(if s.total(&w.demand) < o.total(&w.demand) { s } else { o }),
+            (Some(o), None) => Some(o),
+            (None, s) => s,
+        }
+    }
+
+    /// On-demand and spot, each on its cheapest offer.
+    pub fn variants(&self, w: &Workload, ctx: &Context) -> Vec<Variant> {
+        let hours = w.total_hours();
+        let mut out = vec![];
+        for q in self.on_demand.iter().chain(self.spot.iter()) {
+            let total = q.total(&w.demand);
+            let admissible = !q.spot || w.interruptible;
+            out.push(Variant {
+                name: if q.spot { "spot" } else { "on-demand" }.to_string(),
+                offer: Some(q.label()),
+                total,
+                per_useful_gpu_hour: (hours > 0.0).then(|| total / hours),
+                admissible,
+                note: if admissible {
+                    format!("{} per useful GPU-hour all in", ctx.price(q.rate))
+                } else {
+                    "not for this work: it cannot be interrupted (set job.interruptible)".into()
+                },
+            });
+        }
+        out
+    }
+
+    /// The most GPUs one instance of the category offers for these models.
+    pub fn max_gpus_per_instance(&self) -> u32 {
+        self.all.iter().map(|q| q.offer.gpu_count).max().unwrap_or(0)
+    }
+}
+
+/// The parts of a rental estimate every rental category shares, built on one quote.
+pub(crate) fn estimate_from_quote(
+    approach: Approach,
+    q: &RentalQuote,
+    w: &Workload,
+    ctx: &Context,
+    between_nodes: &str,
+) -> CategoryEstimate {
+    let mut e = CategoryEstimate::blank(approach);
+    e.offer = Some(ChosenOffer::new(q.offer, ctx.catalog, Some(q.price_hour), q.spot));
+    e.pricing = if q.spot { "spot" } else { "on-demand" }.to_string();
+    e.line_items = q.line_items(w, ctx);
+    let active = w.demand.iter().filter(|d| **d > 0.0).count() as f64;
+    e.data_transfer_cost = active * q.data_per_month();
+    e.time_to_result = q.time_to_result(w, ctx);
+    e.performance = Some(q.performance(w, ctx, between_nodes));
+    e.settle(w.horizon_months, w.total_hours());
+    let spec = ctx.catalog.table.get(q.offer.gpu);
+    if spec.is_consumer() {
+        e.warnings.push(format!(
+            "{} is a GeForce card: NVIDIA's driver licence forbids datacenter deployment, so the \
+             provider carries that risk and may withdraw it",
+            spec.id
+        ));
+    }
+    if q.offer.egress_per_gb.is_none() && w.data_out_gb_per_month > 0.0 {
+        e.constraints.push(format!(
+            "egress price not stated by the catalog; assumed {}/GB",
+            ctx.price(q.egress_per_gb)
+        ));
+    }
+    e
 }

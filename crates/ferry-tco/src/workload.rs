@@ -5,14 +5,13 @@ use crate::assumptions::Assumptions;
 use crate::error::ProfileError;
 use crate::profile::{Profile, Site};
 use ferry_catalog::{Catalog, GpuId, GpuTable};
-use serde::Serialize;
 
 /// The most GPUs a workload may need at its peak (a guard against typos such as an
 /// extra three zeros, which would otherwise make the hybrid search needlessly long).
 pub const MAX_FLEET_GPUS: u32 = 100_000;
 
 /// What the cost models work on. Built by [`Profile::resolve`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Workload {
     /// The GPU models that qualify (one, or the variants of a family, or all that meet the
     /// requirement).
@@ -38,7 +37,7 @@ pub struct Workload {
 }
 
 /// Owned-hardware inputs in USD; `None` takes the default from [`Assumptions`].
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct OwnedInputs {
     pub site: Option<Site>,
     pub gpu_price_usd: Option<f64>,
@@ -75,6 +74,19 @@ impl Workload {
     /// `width` GPUs: the all-owned fleet, and the largest fleet the hybrid considers.
     pub fn fleet_size(&self, a: &Assumptions) -> u32 {
         fleet_size(self.peak_hours(), self.width, a.hours_per_month)
+    }
+
+    /// The qualifying models in words: `H100-SXM` or `A100-80GB-SXM, A100-80GB-PCIe` or
+    /// `any of 12 models meeting the requirement`.
+    pub fn models_label(&self, table: &GpuTable) -> String {
+        if self.models.len() > 4 {
+            return format!("any of {} models meeting the requirement", self.models.len());
+        }
+        self.models
+            .iter()
+            .map(|id| table.get(*id).id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The same workload with every month's demand multiplied by `factor`.

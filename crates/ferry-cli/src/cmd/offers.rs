@@ -280,9 +280,20 @@ struct JsonOffer<'a> {
     sort_value: Option<f64>,
     /// For academic offers: the account declared for this cluster in the config.
     allocation: Option<&'a str>,
+    /// Where the source priced it in another currency: that price and the rate used.
+    priced_in: Option<PricedIn<'a>>,
     origin: String,
     line: u64,
     age_days: i64,
+}
+
+#[derive(Serialize)]
+struct PricedIn<'a> {
+    currency: &'a str,
+    price_hour: Option<f64>,
+    usd_per_unit: f64,
+    rate_source: &'a str,
+    rate_as_of: ferry_catalog::Date,
 }
 
 #[derive(Serialize)]
@@ -323,6 +334,13 @@ impl<'a> JsonOut<'a> {
                         allocation: (o.pricing == Pricing::Allocation)
                             .then(|| ctx.config.allocation(&o.region).map(|a| a.account.as_str()))
                             .flatten(),
+                        priced_in: c.rates.get(&o.currency).map(|r| PricedIn {
+                            currency: &r.currency,
+                            price_hour: o.price_hour_original,
+                            usd_per_unit: r.usd_per_unit,
+                            rate_source: &r.source,
+                            rate_as_of: r.as_of,
+                        }),
                         origin: o.origin.to_string(),
                         line: o.line,
                         age_days: o.as_of.age_days(ctx.today),
