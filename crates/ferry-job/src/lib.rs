@@ -1,0 +1,11 @@
+//! The job domain every layer shares: ids, the lifecycle, events and exact money.
+//!
+//! Money is integer micro-dollars ([`Micros`]): models may use floats, the ledger never does.
+
+mod id;
+mod money;
+mod state;
+
+pub use id::JobId;
+pub use money::{Micros, MoneyError};
+pub use state::{JobState, TransitionError};
