@@ -1,0 +1,115 @@
+//! Where Ferry runs work. One async trait, one module per kind of place.
+//!
+//! Operations are keyed by Ferry's job ids and are idempotent: launching a job that is
+//! already running returns its handle; cancelling a finished job is a no-op. What a
+//! backend reports is what is really there ([`Backend::list_owned`]), so a restarted
+//! server reconciles its store against it instead of trusting memory.
+
+pub mod gpu;
+pub mod local;
+
+use async_trait::async_trait;
+use ferry_job::JobId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use gpu::{GpuDetection, GpuDevice};
+
+/// What a backend can run now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Capacity {
+    pub gpus: Vec<GpuDevice>,
+    pub cpus: u32,
+    pub memory_gb: f64,
+    /// How the GPUs were found (NVML, configured, none) and anything worth knowing.
+    pub note: String,
+}
+
+/// Everything a backend needs to start one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchSpec {
+    pub job: JobId,
+    pub name: String,
+    /// Copied into the job's folder before it starts (the task's `workdir`).
+    pub workdir: Option<PathBuf>,
+    pub envs: BTreeMap<String, String>,
+    pub setup: Option<String>,
+    pub run: String,
+    /// Device indices the job may use (exported as `CUDA_VISIBLE_DEVICES`).
+    pub gpus: Vec<u32>,
+    pub max_runtime: Option<Duration>,
+}
+
+/// How the backend finds a job again (a process id, a Slurm job id, an instance id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handle(pub String);
+
+/// What the backend says about a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum Observed {
+    /// Accepted, not running yet (queued at the provider, being provisioned).
+    Pending,
+    Running {
+        since_ms: u64,
+    },
+    /// Ended by itself or by a signal; `timed_out` when the maximum runtime ended it.
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
+        timed_out: bool,
+        cancelled: bool,
+        started_ms: u64,
+        finished_ms: u64,
+    },
+    /// The backend has no trace of it (its supervisor vanished without a word).
+    Unknown,
+}
+
+/// A slice of a job's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogChunk {
+    pub data: String,
+    /// Where the next read starts.
+    pub next_offset: u64,
+    /// True once the job has ended and everything has been read.
+    pub complete: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("{backend}: job {job}: {message}")]
+    Job {
+        backend: String,
+        job: JobId,
+        message: String,
+    },
+    #[error("{backend}: {message}")]
+    Backend { backend: String, message: String },
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// The backend's id in the config and the store (`local`, `slurm:narval`, …).
+    fn id(&self) -> &str;
+
+    async fn capacity(&self) -> Result<Capacity, BackendError>;
+
+    /// Starts the job; a job already started returns its existing handle.
+    async fn launch(&self, spec: &LaunchSpec) -> Result<Handle, BackendError>;
+
+    async fn status(&self, job: &JobId) -> Result<Observed, BackendError>;
+
+    async fn logs(&self, job: &JobId, offset: u64) -> Result<LogChunk, BackendError>;
+
+    /// Stops the job and everything it started; a job that has ended is left as it is.
+    async fn cancel(&self, job: &JobId) -> Result<(), BackendError>;
+
+    /// Frees what the job held at the backend once its record is final.
+    async fn release(&self, job: &JobId) -> Result<(), BackendError>;
+
+    /// Every job this backend holds for Ferry, with what it says of each.
+    async fn list_owned(&self) -> Result<Vec<(JobId, Observed)>, BackendError>;
+}
