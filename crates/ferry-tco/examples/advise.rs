@@ -23,7 +23,10 @@ fn main() {
         std::process::exit(1)
     });
     if args.iter().any(|a| a == "--json") {
-        println!("{}", serde_json::to_string_pretty(&advice).expect("advice serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&advice).expect("advice serialises")
+        );
         return;
     }
     let table = comparison_table(&advice);

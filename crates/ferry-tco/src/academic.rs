@@ -8,7 +8,9 @@
 //! overflows: every hour is counted exactly once.
 
 use crate::context::Context;
-use crate::estimate::{AcademicSplit, Approach, CategoryEstimate, ChosenOffer, LineItem, Performance, TimeToResult};
+use crate::estimate::{
+    AcademicSplit, Approach, CategoryEstimate, ChosenOffer, LineItem, Performance, TimeToResult,
+};
 use crate::money::hours;
 use crate::rental::{RentalQuote, cheapest, rented_terms};
 use crate::workload::Workload;
@@ -57,11 +59,18 @@ fn choose_offer<'a>(w: &Workload, ctx: &Context<'a>) -> Option<&'a Offer> {
                 && (w.paice || !is_paice(o))
         })
         .collect();
-    let wait = |o: &Offer| o.queue_wait_h.unwrap_or(ctx.assumptions.academic_default_queue_wait_hours);
+    let wait = |o: &Offer| {
+        o.queue_wait_h
+            .unwrap_or(ctx.assumptions.academic_default_queue_wait_hours)
+    };
     let fits = offers
         .iter()
         .filter(|o| o.gpu_count >= w.width)
-        .min_by(|a, b| a.gpu_count.cmp(&b.gpu_count).then(wait(a).total_cmp(&wait(b))));
+        .min_by(|a, b| {
+            a.gpu_count
+                .cmp(&b.gpu_count)
+                .then(wait(a).total_cmp(&wait(b)))
+        });
     fits.or_else(|| offers.iter().max_by_key(|o| o.gpu_count))
         .copied()
 }
@@ -82,26 +91,39 @@ pub fn estimate(w: &Workload, ctx: &Context, paygo: &[RentalQuote]) -> CategoryE
             Approach::Academic,
             format!(
                 "no academic cluster in the catalog{} offers {}",
-                if w.paice { "" } else { " open without a PAICE allocation" },
+                if w.paice {
+                    ""
+                } else {
+                    " open without a PAICE allocation"
+                },
                 w.models_label(ctx.catalog.table)
             ),
         );
     };
     let spec = ctx.catalog.table.get(offer.gpu);
     let nodes = w.width.div_ceil(offer.gpu_count);
-    let node_wait = offer.queue_wait_h.unwrap_or(a.academic_default_queue_wait_hours);
+    let node_wait = offer
+        .queue_wait_h
+        .unwrap_or(a.academic_default_queue_wait_hours);
     // Multi-node jobs wait for every node: assumed proportional to the nodes (no public
     // queue statistics exist to do better).
     let wait = node_wait * f64::from(nodes);
     let guaranteed = w.allocation_gpu_years.is_some();
-    let gpu_years = w.allocation_gpu_years.unwrap_or(a.academic_default_gpu_years);
+    let gpu_years = w
+        .allocation_gpu_years
+        .unwrap_or(a.academic_default_gpu_years);
     let s = split(&w.demand, gpu_years * a.hours_per_month);
     let within: f64 = s.within.iter().sum();
     let (overflow_hours, months_of_data) = rented_terms(&s.overflow, &w.demand);
 
     let mut e = CategoryEstimate::blank(Approach::Academic);
     e.offer = Some(ChosenOffer::new(offer, ctx.catalog, None, false));
-    e.pricing = if guaranteed { "allocation" } else { "default (RAS) account" }.to_string();
+    e.pricing = if guaranteed {
+        "allocation"
+    } else {
+        "default (RAS) account"
+    }
+    .to_string();
     e.line_items.push(LineItem::recurring(
         "within the allocation",
         0.0,
@@ -154,7 +176,12 @@ pub fn estimate(w: &Workload, ctx: &Context, paygo: &[RentalQuote]) -> CategoryE
         queue_wait_hours: wait,
         ..TimeToResult::default()
     };
-    e.performance = Some(Performance::new(spec, w.width, nodes, "the cluster's InfiniBand"));
+    e.performance = Some(Performance::new(
+        spec,
+        w.width,
+        nodes,
+        "the cluster's InfiniBand",
+    ));
     e.scalability = format!(
         "{} GPU-h a month within the allocation (≈ {:.1} GPUs busy all month){}",
         hours(s.allocation_hours_per_month),
@@ -168,9 +195,8 @@ pub fn estimate(w: &Workload, ctx: &Context, paygo: &[RentalQuote]) -> CategoryE
         "Slurm batch jobs on {}, software from modules, no root",
         offer.region
     );
-    e.constraints.push(
-        "eligibility: a Canadian academic PI or someone they sponsor".to_string(),
-    );
+    e.constraints
+        .push("eligibility: a Canadian academic PI or someone they sponsor".to_string());
     e.constraints.push(
         "job length capped (7 days on most clusters, 24 h on Trillium and TamIA): checkpoint"
             .to_string(),

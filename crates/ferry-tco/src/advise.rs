@@ -78,24 +78,38 @@ pub fn advise_with(
 }
 
 fn currency(catalog: &Catalog, code: &str) -> Result<Currency, AdviceError> {
-    if code.eq_ignore_ascii_case("USD") {
-        return Ok(Currency::usd());
-    }
-    let rate = catalog
-        .rates
-        .get(code)
-        .ok_or_else(|| AdviceError::NoRate(code.to_string()))?;
-    Ok(Currency {
-        code: rate.currency.clone(),
-        usd_per_unit: rate.usd_per_unit,
-        rate_note: format!(
-            "1 {} = {:.4} USD ({}, as of {})",
-            rate.currency, rate.usd_per_unit, rate.source, rate.as_of
-        ),
-    })
+    Currency::from_catalog(catalog, code).ok_or_else(|| AdviceError::NoRate(code.to_string()))
 }
 
-/// The six estimates in USD, in [`Approach::ALL`] order.
+/// One approach's estimate. Numbers are USD; explanations are written in `ctx.currency`
+/// (convert with [`CategoryEstimate::scale_money`]). The hybrid prices the rental columns
+/// it compares with.
+pub fn estimate_approach(approach: Approach, w: &Workload, ctx: &Context) -> CategoryEstimate {
+    let paygo = paygo_quotes(w, ctx);
+    match approach {
+        Approach::Owned => owned::estimate(w, ctx, &owned::best_plan(w, ctx, &paygo)),
+        Approach::Academic => academic::estimate(w, ctx, &paygo),
+        Approach::GpuCloud => gpu_cloud::estimate(w, ctx),
+        Approach::Hyperscaler => hyperscaler::estimate(w, ctx),
+        Approach::Decentralized => decentralized::estimate(w, ctx),
+        Approach::Hybrid => {
+            let rentals = [
+                gpu_cloud::estimate(w, ctx),
+                hyperscaler::estimate(w, ctx),
+                decentralized::estimate(w, ctx),
+            ];
+            let cheapest = rentals
+                .iter()
+                .filter(|e| e.available && admits_wait(w, e))
+                .min_by(|a, b| a.total.total_cmp(&b.total));
+            let preferred = owned::best_plan(w, ctx, &paygo).ok().map(|p| p.setup.model);
+            hybrid::estimate(w, ctx, &paygo, cheapest, preferred)
+        }
+    }
+}
+
+/// The six estimates, in [`Approach::ALL`] order. Numbers are USD, explanations in
+/// `ctx.currency`.
 pub fn evaluate(w: &Workload, ctx: &Context) -> Vec<CategoryEstimate> {
     evaluate_all(w, ctx).0
 }
@@ -161,7 +175,11 @@ pub fn advise_workload(w: &Workload, ctx: &Context) -> Advice {
     Advice {
         currency: ctx.currency.clone(),
         workload: WorkloadSummary {
-            gpu_models: w.models.iter().map(|id| table.get(*id).id.clone()).collect(),
+            gpu_models: w
+                .models
+                .iter()
+                .map(|id| table.get(*id).id.clone())
+                .collect(),
             gpus_per_job: w.width,
             horizon_months: w.horizon_months,
             total_gpu_hours: w.total_hours(),

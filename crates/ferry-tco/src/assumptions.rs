@@ -75,6 +75,10 @@ pub struct Assumptions {
     /// Upkeep labour, USD per GPU per year: 2,000 (weak: a blog estimate of 2 FTE ≈ $400k/yr
     /// for a 64-GPU cluster is $6.25k; tco_params `sysadmin_cost_per_gpu_year`).
     pub sysadmin_usd_per_gpu_year: f64,
+    /// Upkeep of a workstation in an office or lab, hours per GPU per month: 0.5
+    /// (*assumption*: driver updates and the odd repair; the REPORT §3.3 workstation example
+    /// counts no staff time at all).
+    pub upkeep_hours_per_gpu_month_office: f64,
     /// Price of an hour of ops work, USD: 100 (*derived* from the same estimate: $400k/yr for
     /// 2 FTE at 2,000 h/FTE-yr). With the line above, upkeep defaults to 1.67 h per GPU-month.
     pub ops_hourly_rate_usd: f64,
@@ -148,6 +152,7 @@ impl Default for Assumptions {
             electricity_usd_per_kwh: 0.0826,
             colocation_usd_per_kw_month: 184.06,
             sysadmin_usd_per_gpu_year: 2000.0,
+            upkeep_hours_per_gpu_month_office: 0.5,
             ops_hourly_rate_usd: 100.0,
             rental_hidden_uplift: 0.10,
             spot_interruption_overhead: 0.10,
@@ -170,7 +175,8 @@ impl Default for Assumptions {
 }
 
 impl Assumptions {
-    /// Default upkeep hours per owned GPU per month (1.67 h with the defaults).
+    /// Default upkeep hours per owned GPU per month in a datacenter (1.67 h with the
+    /// defaults).
     pub fn upkeep_hours_per_gpu_month(&self) -> f64 {
         self.sysadmin_usd_per_gpu_year / self.ops_hourly_rate_usd / 12.0
     }
@@ -188,9 +194,18 @@ mod tests {
     #[test]
     fn the_resale_curve_reproduces_its_source() {
         // SpotWire anchor curve for H100 PCIe: 1.00 / 0.78 / 0.60 / 0.46 / 0.35.
-        for (year, source) in [(0.0, 1.0), (1.0, 0.78), (2.0, 0.60), (3.0, 0.46), (4.0, 0.35)] {
+        for (year, source) in [
+            (0.0, 1.0),
+            (1.0, 0.78),
+            (2.0, 0.60),
+            (3.0, 0.46),
+            (4.0, 0.35),
+        ] {
             let model = Assumptions::resale_fraction(0.46, year);
-            assert!((model - source).abs() < 0.011, "year {year}: {model} vs {source}");
+            assert!(
+                (model - source).abs() < 0.011,
+                "year {year}: {model} vs {source}"
+            );
         }
     }
 

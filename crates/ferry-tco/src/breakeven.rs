@@ -7,7 +7,7 @@
 //! `u* = H* / (gpus × hours_per_month × months)` (REPORT §3.2, `u* = F / (p − V)`).
 
 use crate::context::Context;
-use crate::money::hours;
+use crate::money::{hours, months};
 use crate::owned::{OwnedPlan, owned_hours};
 use crate::rental::RentalQuote;
 use crate::workload::Workload;
@@ -103,9 +103,8 @@ pub fn payback(plan: &OwnedPlan, rental: &RentalQuote, w: &Workload, ctx: &Conte
     for (m, d) in w.demand.iter().enumerate() {
         let own = owned_hours(f.gpus, *d, w, s, a);
         let rent_all = rental.month_cost(*d, *d);
-        let own_cost = fixed_monthly
-            + own * s.energy_per_busy_gpu_hour
-            + rental.month_cost(d - own, *d);
+        let own_cost =
+            fixed_monthly + own * s.energy_per_busy_gpu_hour + rental.month_cost(d - own, *d);
         let saving = rent_all - own_cost;
         total_saving += saving;
         if saving > 0.0 && saved + saving >= capital {
@@ -140,9 +139,9 @@ fn words(
     );
     let pays = match payback_months {
         Some(m) => format!(
-            "{buy} pays for itself after {} months at {usage} GPU-h/month (savings over \
-             renting, resale not counted)",
-            m.ceil()
+            "{buy} pays for itself after {} at {usage} GPU-h/month (savings over renting, \
+             resale not counted)",
+            months(m.ceil() as u32)
         ),
         None => format!(
             "{buy} does not pay for itself within its {}-year life at {usage} GPU-h/month",

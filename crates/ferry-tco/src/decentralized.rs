@@ -76,7 +76,9 @@ pub fn estimate(w: &Workload, ctx: &Context) -> CategoryEstimate {
 fn side_notes(w: &Workload, ctx: &Context) -> Vec<String> {
     let mut notes = vec![];
     let table = ctx.catalog.table;
-    let ours = |o: &&ferry_catalog::Offer| o.category == Category::Decentralized && w.models.contains(&o.gpu);
+    let ours = |o: &&ferry_catalog::Offer| {
+        o.category == Category::Decentralized && w.models.contains(&o.gpu)
+    };
     if !w.allow_experimental
         && let Some(o) = ctx
             .catalog

@@ -96,7 +96,12 @@ pub struct ChosenOffer {
 }
 
 impl ChosenOffer {
-    pub(crate) fn new(offer: &Offer, catalog: &Catalog, price_hour: Option<f64>, spot: bool) -> Self {
+    pub(crate) fn new(
+        offer: &Offer,
+        catalog: &Catalog,
+        price_hour: Option<f64>,
+        spot: bool,
+    ) -> Self {
         ChosenOffer {
             provider: offer.provider.clone(),
             offering: offer.offering.clone(),
@@ -113,7 +118,10 @@ impl ChosenOffer {
 
     /// `RunPod Community Cloud RTX-4090` style label.
     pub fn label(&self) -> String {
-        format!("{} {} ({})", self.provider, self.offering, self.instance_type)
+        format!(
+            "{} {} ({})",
+            self.provider, self.offering, self.instance_type
+        )
     }
 }
 
@@ -192,6 +200,8 @@ impl Performance {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HybridPlan {
     pub owned_gpus: u32,
+    /// The all-owned fleet: owning this many is the owned column.
+    pub fleet_gpus: u32,
     pub owned_gpu: String,
     /// GPU-hours the owned GPUs carry, and the rest rented, over the horizon.
     pub owned_hours: f64,
@@ -313,8 +323,10 @@ impl CategoryEstimate {
         self.per_useful_gpu_hour = (useful_gpu_hours > 0.0).then(|| self.total / useful_gpu_hours);
     }
 
-    /// Multiplies every money field by `f` (USD → the output currency).
-    pub(crate) fn scale_money(&mut self, f: f64) {
+    /// Multiplies every money field by `f`: USD → the output currency with
+    /// `f = currency.per_usd()`. [`advise`](crate::advise()) does this; callers of the
+    /// per-approach models, whose numbers are USD, may too.
+    pub fn scale_money(&mut self, f: f64) {
         self.initial_cost *= f;
         self.monthly_recurring *= f;
         self.total *= f;

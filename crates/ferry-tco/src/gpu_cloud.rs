@@ -36,13 +36,9 @@ pub fn estimate(w: &Workload, ctx: &Context) -> CategoryEstimate {
         plural(q.instances_per_job),
         w.width
     );
-    e.flexibility = format!(
-        "billed {}; stop any time, no commitment",
-        q.offer.billing
-    );
+    e.flexibility = format!("billed {}; stop any time, no commitment", q.offer.billing);
     e.ease_of_use =
-        "console or API, CUDA images ready; you run the software, the provider the hardware"
-            .into();
+        "console or API, CUDA images ready; you run the software, the provider the hardware".into();
     e.constraints.push(format!(
         "availability risk: {} does not guarantee stock{}; the model assumes {:.0}% of paid \
          time does work",

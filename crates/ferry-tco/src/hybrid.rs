@@ -7,7 +7,7 @@
 
 use crate::context::Context;
 use crate::estimate::{Approach, CategoryEstimate, HybridPlan, Performance, TimeToResult};
-use crate::money::hours;
+use crate::money::{hours, months};
 use crate::owned::{FleetCost, OwnedSetup, fleet_cost, line_items, setup};
 use crate::rental::{RentalQuote, plural};
 use crate::workload::Workload;
@@ -76,9 +76,9 @@ pub fn estimate(
         match setup(w, model, fleet, ctx) {
             Ok(s) => {
                 let found = search(s, fleet, rented.total, w, ctx, paygo);
-                let better = best
-                    .as_ref()
-                    .is_none_or(|b| found.costs[found.best_k as usize] < b.costs[b.best_k as usize]);
+                let better = best.as_ref().is_none_or(|b| {
+                    found.costs[found.best_k as usize] < b.costs[b.best_k as usize]
+                });
                 if better {
                     best = Some(found);
                 }
@@ -104,12 +104,13 @@ pub fn estimate(
     let owned_hours = f.as_ref().map_or(0.0, |f| f.owned_hours);
     e.hybrid = Some(HybridPlan {
         owned_gpus: k,
+        fleet_gpus: fleet,
         owned_gpu: spec.id.clone(),
         owned_hours,
         rented_hours: w.total_hours() - owned_hours,
-        owned_utilization: f
-            .as_ref()
-            .map_or(0.0, |f| f.utilization(w.horizon_months, ctx.assumptions.hours_per_month)),
+        owned_utilization: f.as_ref().map_or(0.0, |f| {
+            f.utilization(w.horizon_months, ctx.assumptions.hours_per_month)
+        }),
         rented_from: match &f {
             Some(f) => f.rented_from.clone(),
             None => rented.offer.as_ref().map(|o| o.label()),
@@ -157,7 +158,11 @@ fn owned_part(
     ));
     e.time_to_result = TimeToResult {
         lead_time_days: s.lead_time_days,
-        provisioning_hours: if f.rented_hours > 0.0 { a.provisioning_hours_cloud } else { 0.0 },
+        provisioning_hours: if f.rented_hours > 0.0 {
+            a.provisioning_hours_cloud
+        } else {
+            0.0
+        },
         ..TimeToResult::default()
     };
     e.maintenance_hours_per_month = s.upkeep_hours_per_gpu_month * f64::from(f.gpus);
@@ -189,11 +194,11 @@ fn explain(
         let next = step.min(fleet);
         return format!(
             "Owning any {} costs more than renting everything from {}: owning {next} would \
-             add {} over {} months.",
+             add {} over {}.",
             spec.id,
             rented.approach,
             ctx.amount(cost(next) - cost(0)),
-            w.horizon_months
+            months(w.horizon_months)
         );
     }
     let f = f.expect("a fleet for k > 0");

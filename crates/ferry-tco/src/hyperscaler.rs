@@ -8,7 +8,7 @@
 
 use crate::context::Context;
 use crate::estimate::{Approach, CategoryEstimate, ChosenOffer, LineItem, Variant};
-use crate::money::hours;
+use crate::money::{hours, months};
 use crate::rental::{CategoryQuotes, RentalQuote, estimate_from_quote, plural};
 use crate::workload::Workload;
 use ferry_catalog::Category;
@@ -55,10 +55,10 @@ pub fn commitment<'q, 'a>(
         return None;
     }
     let committed_months = months / term_months * term_months;
-    let fee = f64::from(q.instances_per_job) * q.price_hour * (1.0 - discount)
-        * (1.0 + q.hidden_uplift)
-        / q.reliability
-        * a.hours_per_month;
+    let fee =
+        f64::from(q.instances_per_job) * q.price_hour * (1.0 - discount) * (1.0 + q.hidden_uplift)
+            / q.reliability
+            * a.hours_per_month;
     let capacity = f64::from(w.width) * a.hours_per_month;
     let most = (w.peak_hours() / capacity).ceil().max(1.0) as u32;
     let mut candidates = vec![1, most];
@@ -154,7 +154,10 @@ pub fn estimate(w: &Workload, ctx: &Context) -> CategoryEstimate {
                 total: 0.0,
                 per_useful_gpu_hour: None,
                 admissible: false,
-                note: format!("the horizon ({} months) is shorter than the term", w.horizon_months),
+                note: format!(
+                    "the horizon ({}) is shorter than the term",
+                    months(w.horizon_months)
+                ),
             }),
         }
     }
@@ -183,8 +186,8 @@ pub fn estimate(w: &Workload, ctx: &Context) -> CategoryEstimate {
     );
     e.flexibility = match &best_commit {
         Some(c) => format!(
-            "locked in for {} months ({} slot{}); on-demand beyond it",
-            c.committed_months,
+            "locked in for {} ({} slot{}); on-demand beyond it",
+            months(c.committed_months),
             c.slots,
             plural(c.slots)
         ),
@@ -202,7 +205,7 @@ pub fn estimate(w: &Workload, ctx: &Context) -> CategoryEstimate {
 fn committed_estimate(c: &Commitment, w: &Workload, ctx: &Context) -> CategoryEstimate {
     let q = c.quote;
     let mut e = estimate_from_quote(Approach::Hyperscaler, q, w, ctx, "EFA/InfiniBand");
-    let months = w.horizon_months;
+    let horizon = w.horizon_months;
     e.pricing = c.name();
     e.offer = Some(ChosenOffer::new(
         q.offer,
@@ -213,9 +216,9 @@ fn committed_estimate(c: &Commitment, w: &Workload, ctx: &Context) -> CategoryEs
     let mut items = vec![LineItem::recurring(
         "commitment",
         c.fee_total,
-        months,
+        horizon,
         format!(
-            "{} slot{} × {} × {} at {:.0}% off {}/h for {} months, with {:.0}% hidden costs: \
+            "{} slot{} × {} × {} at {:.0}% off {}/h for {}, with {:.0}% hidden costs: \
              {} a month each, used or not",
             c.slots,
             plural(c.slots),
@@ -223,7 +226,7 @@ fn committed_estimate(c: &Commitment, w: &Workload, ctx: &Context) -> CategoryEs
             q.offer.instance_type,
             c.discount * 100.0,
             ctx.price(q.price_hour),
-            c.committed_months,
+            months(c.committed_months),
             q.hidden_uplift * 100.0,
             ctx.amount(c.fee_per_slot_month)
         ),
@@ -232,7 +235,7 @@ fn committed_estimate(c: &Commitment, w: &Workload, ctx: &Context) -> CategoryEs
         items.push(LineItem::recurring(
             "on-demand beyond the commitment",
             c.overflow_cost,
-            months,
+            horizon,
             format!(
                 "{} GPU-h at {} per useful GPU-hour",
                 hours(c.overflow_hours),
@@ -244,11 +247,11 @@ fn committed_estimate(c: &Commitment, w: &Workload, ctx: &Context) -> CategoryEs
         items.push(LineItem::recurring(
             "on-demand after the term",
             c.after_cost,
-            months,
+            horizon,
             format!(
                 "months {}–{} at {} per useful GPU-hour",
                 c.committed_months + 1,
-                months,
+                horizon,
                 ctx.price(q.rate)
             ),
         ));
@@ -256,7 +259,7 @@ fn committed_estimate(c: &Commitment, w: &Workload, ctx: &Context) -> CategoryEs
     items.push(LineItem::recurring(
         "egress",
         c.data_total,
-        months,
+        horizon,
         format!(
             "{} GB out a month × {}/GB",
             hours(w.data_out_gb_per_month),
@@ -265,6 +268,6 @@ fn committed_estimate(c: &Commitment, w: &Workload, ctx: &Context) -> CategoryEs
     ));
     e.line_items = items;
     e.data_transfer_cost = c.data_total;
-    e.settle(months, w.total_hours());
+    e.settle(horizon, w.total_hours());
     e
 }

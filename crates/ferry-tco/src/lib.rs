@@ -4,7 +4,7 @@
 //!
 //! Pure: no I/O, no clock, no network. Prices come from a [`ferry_catalog::Catalog`]; every
 //! other default lives in [`Assumptions`] with its source (`docs/cost-model.md` has the
-//! formulas). Models compute in USD; [`advise`] converts the output to the profile's
+//! formulas). Models compute in USD; [`advise()`] converts the output to the profile's
 //! currency at the catalog's stated rate.
 //!
 //! ```
@@ -46,7 +46,9 @@ pub mod sensitivity;
 pub mod table;
 pub mod workload;
 
-pub use advise::{Advice, WorkloadSummary, advise, advise_with, advise_workload, evaluate};
+pub use advise::{
+    Advice, WorkloadSummary, advise, advise_with, advise_workload, estimate_approach, evaluate,
+};
 pub use assumptions::Assumptions;
 pub use breakeven::BreakEven;
 pub use context::Context;

@@ -3,6 +3,7 @@
 //! The models compute in USD; this formats a USD amount in the currency the user asked
 //! for, so text and numbers agree.
 
+use ferry_catalog::Catalog;
 use serde::Serialize;
 
 /// The output currency and its rate.
@@ -24,6 +25,23 @@ impl Currency {
             usd_per_unit: 1.0,
             rate_note: "USD (no conversion)".into(),
         }
+    }
+
+    /// `code` at the catalog's rate, with the rate's source and date; `None` when the
+    /// catalog has no rate for it.
+    pub fn from_catalog(catalog: &Catalog, code: &str) -> Option<Currency> {
+        if code.eq_ignore_ascii_case("USD") {
+            return Some(Currency::usd());
+        }
+        let rate = catalog.rates.get(code)?;
+        Some(Currency {
+            code: rate.currency.clone(),
+            usd_per_unit: rate.usd_per_unit,
+            rate_note: format!(
+                "1 {} = {:.4} USD ({}, as of {})",
+                rate.currency, rate.usd_per_unit, rate.source, rate.as_of
+            ),
+        })
     }
 
     /// Units of this currency per USD.
@@ -95,6 +113,15 @@ pub fn hours(h: f64) -> String {
         format!("{:.0}", h)
     } else {
         format!("{h:.1}")
+    }
+}
+
+/// `1 month`, `36 months`.
+pub fn months(n: u32) -> String {
+    if n == 1 {
+        "1 month".to_string()
+    } else {
+        format!("{n} months")
     }
 }
 

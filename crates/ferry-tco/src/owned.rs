@@ -9,7 +9,7 @@
 use crate::assumptions::Assumptions;
 use crate::context::Context;
 use crate::estimate::{Approach, CategoryEstimate, LineItem, Performance, TimeToResult};
-use crate::money::hours;
+use crate::money::{hours, months};
 use crate::profile::Site;
 use crate::rental::{RentalQuote, cheapest, plural, rented_terms};
 use crate::workload::Workload;
@@ -89,7 +89,11 @@ impl FleetCost {
     /// Share of the fleet's wall-clock hours it is busy.
     pub fn utilization(&self, months: u32, hours_per_month: f64) -> f64 {
         let wall = f64::from(self.gpus) * f64::from(months) * hours_per_month;
-        if wall > 0.0 { self.owned_hours / wall } else { 0.0 }
+        if wall > 0.0 {
+            self.owned_hours / wall
+        } else {
+            0.0
+        }
     }
 }
 
@@ -124,17 +128,25 @@ pub fn setup(w: &Workload, model: GpuId, fleet: u32, ctx: &Context) -> Result<Ow
         Site::Datacenter
     });
     let (chip_to_server, pue_default, colo_default) = match site {
-        Site::Datacenter => (a.chip_to_server_power, a.pue_datacenter, a.colocation_usd_per_kw_month),
+        Site::Datacenter => (
+            a.chip_to_server_power,
+            a.pue_datacenter,
+            a.colocation_usd_per_kw_month,
+        ),
         Site::Office => (a.chip_to_workstation_power, a.pue_office, 0.0),
     };
-    let server_overhead = o.server_overhead.unwrap_or(if spec.price_kind == "hgx-per-gpu" {
-        a.hgx_server_overhead
-    } else {
-        a.server_overhead
-    });
+    let server_overhead = o
+        .server_overhead
+        .unwrap_or(if spec.price_kind == "hgx-per-gpu" {
+            a.hgx_server_overhead
+        } else {
+            a.server_overhead
+        });
     let kw_per_gpu = spec.tdp_w * chip_to_server / 1000.0;
     let pue = o.pue.unwrap_or(pue_default);
-    let electricity = o.electricity_usd_per_kwh.unwrap_or(a.electricity_usd_per_kwh);
+    let electricity = o
+        .electricity_usd_per_kwh
+        .unwrap_or(a.electricity_usd_per_kwh);
     let lead_time_days = o.lead_time_days.unwrap_or(if spec.is_consumer() {
         a.lead_time_days_consumer
     } else if spec.form_factor.contains("SXM") || spec.form_factor.contains("OAM") {
@@ -153,9 +165,13 @@ pub fn setup(w: &Workload, model: GpuId, fleet: u32, ctx: &Context) -> Result<Ow
         electricity_usd_per_kwh: electricity,
         energy_per_busy_gpu_hour: kw_per_gpu * a.average_power_fraction * pue * electricity,
         colocation_usd_per_kw_month: o.colocation_usd_per_kw_month.unwrap_or(colo_default),
-        upkeep_hours_per_gpu_month: o
-            .ops_hours_per_month
-            .map_or(a.upkeep_hours_per_gpu_month(), |h| h / f64::from(fleet.max(1))),
+        upkeep_hours_per_gpu_month: o.ops_hours_per_month.map_or(
+            match site {
+                Site::Datacenter => a.upkeep_hours_per_gpu_month(),
+                Site::Office => a.upkeep_hours_per_gpu_month_office,
+            },
+            |h| h / f64::from(fleet.max(1)),
+        ),
         ops_hourly_rate_usd: o.ops_hourly_rate_usd.unwrap_or(a.ops_hourly_rate_usd),
         maintenance_fraction_per_year: o
             .maintenance_fraction_per_year
@@ -437,10 +453,10 @@ pub fn estimate(w: &Workload, ctx: &Context, plan: &Result<OwnedPlan, String>) -
         s.lead_time_days
     );
     e.flexibility = format!(
-        "fixed hardware, busy {:.0}% of the time; resale recovers {:.0}% after {} months",
+        "fixed hardware, busy {:.0}% of the time; resale recovers {:.0}% after {}",
         utilization * 100.0,
         Assumptions::resale_fraction(s.resale_after_3_years, f.final_age_years) * 100.0,
-        w.horizon_months
+        months(w.horizon_months)
     );
     e.ease_of_use =
         "you run everything: drivers, cooling, repairs; full control, no queue".to_string();
@@ -449,10 +465,8 @@ pub fn estimate(w: &Workload, ctx: &Context, plan: &Result<OwnedPlan, String>) -
         s.kw_per_gpu * f64::from(f.gpus)
     ));
     if spec.is_consumer() {
-        e.constraints.push(format!(
-            "{} GB per GPU, no NVLink, no ECC",
-            spec.vram_gb
-        ));
+        e.constraints
+            .push(format!("{} GB per GPU, no NVLink, no ECC", spec.vram_gb));
     }
     if spec.is_consumer() && s.site == Site::Datacenter {
         e.warnings.push(format!(

@@ -10,7 +10,8 @@ use ferry_catalog::GpuTable;
 use serde::{Deserialize, Serialize};
 
 /// A workload to cost. See `examples/profiles/*.toml` and `docs/cost-model.md`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// `Profile::default()` has the same defaults as an empty TOML file (and no usage yet).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Profile {
     /// A GPU model `ferry gpus` knows (`"H100 SXM"`, `"RTX 4090"`); a family name such as
@@ -160,6 +161,24 @@ pub struct Owned {
     pub lead_time_days: Option<f64>,
 }
 
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            gpu: None,
+            requirement: Requirement::default(),
+            gpus: one(),
+            usage: Usage::default(),
+            horizon_months: default_horizon(),
+            currency: default_currency(),
+            data: Data::default(),
+            job: Job::default(),
+            academic: Academic::default(),
+            ops: Ops::default(),
+            owned: Owned::default(),
+        }
+    }
+}
+
 fn one() -> u32 {
     1
 }
@@ -180,8 +199,6 @@ impl Profile {
                 gpu_hours_per_month: Some(gpu_hours_per_month),
                 ..Usage::default()
             },
-            horizon_months: default_horizon(),
-            currency: default_currency(),
             ..Profile::default()
         }
     }
@@ -208,5 +225,65 @@ impl Profile {
     /// Checks every field against the embedded GPU table; the error names the field.
     pub fn validate(&self) -> Result<(), ProfileError> {
         crate::workload::check(self, GpuTable::embedded()).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_means_the_defaults() {
+        let p = Profile::from_toml("").unwrap();
+        assert_eq!(p, Profile::default());
+        assert_eq!(
+            (p.gpus, p.horizon_months, p.currency.as_str()),
+            (1, 36, "USD")
+        );
+    }
+
+    #[test]
+    fn every_section_parses() {
+        let p = Profile::from_toml(
+            r#"
+            gpu = "L40S"
+            gpus = 4
+            horizon_months = 24
+            currency = "CAD"
+            [requirement]
+            min_vram_gb = 40
+            [usage]
+            utilization_percent = 50
+            [data]
+            in_gb_per_month = 1
+            out_gb_per_month = 2
+            [job]
+            interruptible = true
+            max_wait_hours = 3
+            allow_experimental = true
+            [academic]
+            eligible = true
+            allocation_gpu_years = 2
+            paice = true
+            [ops]
+            hours_per_month = 4
+            hourly_rate = 60
+            [owned]
+            site = "office"
+            gpu_price = 7000
+            electricity_per_kwh = 0.1
+            pue = 1.1
+            colocation_per_kw_month = 0
+            server_overhead = 1.3
+            service_life_years = 4
+            resale_after_3_years = 0.4
+            maintenance_fraction_per_year = 0.03
+            lead_time_days = 10
+            "#,
+        )
+        .unwrap();
+        assert_eq!(p.owned.site, Some(Site::Office));
+        assert_eq!(p.usage.utilization_percent, Some(50.0));
+        p.validate().unwrap();
     }
 }

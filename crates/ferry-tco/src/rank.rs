@@ -52,7 +52,11 @@ pub fn rank(w: &Workload, estimates: &[CategoryEstimate]) -> (Vec<Ranked>, Vec<E
             kept.push(e);
         }
     }
-    kept.sort_by(|a, b| a.total.total_cmp(&b.total).then(a.approach.cmp(&b.approach)));
+    kept.sort_by(|a, b| {
+        a.total
+            .total_cmp(&b.total)
+            .then(a.approach.cmp(&b.approach))
+    });
     let ranked = kept
         .into_iter()
         .enumerate()

@@ -2,7 +2,7 @@
 
 use crate::breakeven::BreakEven;
 use crate::estimate::{Approach, CategoryEstimate};
-use crate::money::{Currency, hours};
+use crate::money::{Currency, hours, months};
 use crate::rank::{Excluded, Ranked};
 use crate::sensitivity::SensitivityCase;
 use crate::workload::Workload;
@@ -43,14 +43,12 @@ impl Facts<'_> {
                     .map_or(String::new(), |p| format!("{}×{}", p.gpus, p.gpu))
             ),
             Approach::Hybrid => e.pricing.clone(),
-            Approach::Academic => e
-                .offer
-                .as_ref()
-                .map_or("an academic cluster".into(), |o| format!("{} ({})", o.offering, o.instance_type)),
-            _ => e
-                .offer
-                .as_ref()
-                .map_or(e.pricing.clone(), |o| format!("{}, {}", o.label(), e.pricing)),
+            Approach::Academic => e.offer.as_ref().map_or("an academic cluster".into(), |o| {
+                format!("{} ({})", o.offering, o.instance_type)
+            }),
+            _ => e.offer.as_ref().map_or(e.pricing.clone(), |o| {
+                format!("{}, {}", o.label(), e.pricing)
+            }),
         }
     }
 }
@@ -60,15 +58,15 @@ pub(crate) fn recommend(f: &Facts) -> Option<Recommendation> {
     let top = f.ranking.first()?;
     let best = f.estimate(top.approach)?;
     let c = f.currency;
-    let per_hour = best
-        .per_useful_gpu_hour
-        .map_or(String::new(), |p| format!(", {} per useful GPU-hour", c.local_price(p)));
+    let per_hour = best.per_useful_gpu_hour.map_or(String::new(), |p| {
+        format!(", {} per useful GPU-hour", c.local_price(p))
+    });
     let headline = format!(
-        "{}: {} — {} over {} months{per_hour}, for {} GPU-h a month.",
+        "{}: {} — {} over {}{per_hour}, for {} GPU-h a month.",
         best.approach,
         f.what(best),
         c.local_amount(best.total),
-        f.w.horizon_months,
+        months(f.w.horizon_months),
         hours(f.w.mean_hours_per_month())
     );
     let mut reasons = vec![headline.clone()];
@@ -77,7 +75,7 @@ pub(crate) fn recommend(f: &Facts) -> Option<Recommendation> {
         .iter()
         .skip(1)
         .filter_map(|r| f.estimate(r.approach))
-        .find(|e| !reduces_to_single(e, f.w));
+        .find(|e| !reduces_to_single(e));
     if let Some(next) = next {
         let gap = next.total - best.total;
         let pct = if best.total > 0.0 {
@@ -96,10 +94,7 @@ pub(crate) fn recommend(f: &Facts) -> Option<Recommendation> {
     if let Some(b) = f.breakeven {
         reasons.push(b.explanation.clone());
     }
-    if let Some(plan) = f
-        .estimate(Approach::Hybrid)
-        .and_then(|e| e.hybrid.as_ref())
-    {
+    if let Some(plan) = f.estimate(Approach::Hybrid).and_then(|e| e.hybrid.as_ref()) {
         reasons.push(plan.explanation.clone());
     }
     if let Some(split) = f
@@ -123,7 +118,11 @@ pub(crate) fn recommend(f: &Facts) -> Option<Recommendation> {
             "Academic: {} GPU-h run at no cash cost within the allocation{}{overflow}; a job \
              waits about {} h (a heuristic: no public queue statistics).",
             hours(s.allocation_hours),
-            if s.guaranteed { "" } else { " (a default account: not guaranteed)" },
+            if s.guaranteed {
+                ""
+            } else {
+                " (a default account: not guaranteed)"
+            },
             hours(e.time_to_result.queue_wait_hours)
         ));
     }
@@ -142,10 +141,10 @@ pub(crate) fn recommend(f: &Facts) -> Option<Recommendation> {
 }
 
 /// A hybrid that owns none or owns the whole fleet is another column under another name.
-fn reduces_to_single(e: &CategoryEstimate, w: &Workload) -> bool {
-    e.hybrid.as_ref().is_some_and(|h| {
-        h.owned_gpus == 0 || h.rented_hours <= 0.0 || (h.owned_hours - w.total_hours()).abs() < 1e-9
-    })
+fn reduces_to_single(e: &CategoryEstimate) -> bool {
+    e.hybrid
+        .as_ref()
+        .is_some_and(|h| h.owned_gpus == 0 || h.owned_gpus == h.fleet_gpus)
 }
 
 fn sensitivity_words(cases: &[SensitivityCase], winner: Approach) -> String {

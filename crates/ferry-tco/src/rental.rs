@@ -6,7 +6,7 @@
 //! ```text
 //! rate = instances × price_hour ÷ width            (what the GPUs cost)
 //!        × (1 + hidden_uplift)                     (storage, setup, debugging)
-//!        × (1 + spot_overhead, spot only)          (work re-run after preemptions)
+//!        × (1 + spot_overhead × instances, spot)   (work re-run after preemptions)
 //!        ÷ reliability^instances                   (work lost when a host fails)
 //! ```
 //!
@@ -254,7 +254,13 @@ pub fn quotes<'a>(
                 .unwrap_or(reliability_default)
                 .clamp(0.01, 1.0)
                 .powi(instances as i32);
-            let spot_overhead = if spot { a.spot_interruption_overhead } else { 0.0 };
+            // A preemption of any instance stops the whole job: n instances are preempted
+            // about n times as often.
+            let spot_overhead = if spot {
+                a.spot_interruption_overhead * f64::from(instances)
+            } else {
+                0.0
+            };
             let rate = base * (1.0 + a.rental_hidden_uplift) * (1.0 + spot_overhead) / reliability;
             let egress_per_gb = offer.egress_per_gb.unwrap_or(egress_default);
             let transfer = if category == Category::Decentralized {
@@ -289,14 +295,18 @@ pub fn quotes<'a>(
 /// interruptible work, no longer a wait than it allows): what a remainder (hybrid bursts,
 /// owned shortfall, academic overflow) is rented from.
 pub fn paygo_quotes<'a>(w: &Workload, ctx: &Context<'a>) -> Vec<RentalQuote<'a>> {
-    [Category::GpuCloud, Category::Hyperscaler, Category::Decentralized]
-        .into_iter()
-        .flat_map(|c| quotes(w, ctx, c, w.interruptible))
-        .filter(|q| {
-            w.max_wait_hours
-                .is_none_or(|max| q.time_to_result(w, ctx).wait_per_job_hours() <= max)
-        })
-        .collect()
+    [
+        Category::GpuCloud,
+        Category::Hyperscaler,
+        Category::Decentralized,
+    ]
+    .into_iter()
+    .flat_map(|c| quotes(w, ctx, c, w.interruptible))
+    .filter(|q| {
+        w.max_wait_hours
+            .is_none_or(|max| q.time_to_result(w, ctx).wait_per_job_hours() <= max)
+    })
+    .collect()
 }
 
 /// The rented hours and months-of-data of renting `rented[m]` out of `demand[m]`.
@@ -352,7 +362,11 @@ impl<'a> CategoryQuotes<'a> {
     pub fn headline(&self, w: &Workload) -> Option<&RentalQuote<'a>> {
         let spot = self.spot.as_ref().filter(|_| w.interruptible);
         match (&self.on_demand, spot) {
-            (Some(o), Some(s)) => Some(if s.total(&w.demand) < o.total(&w.demand) { s } else { o }),
+            (Some(o), Some(s)) => Some(if s.total(&w.demand) < o.total(&w.demand) {
+                s
+            } else {
+                o
+            }),
             (Some(o), None) => Some(o),
             (None, s) => s,
         }
@@ -383,7 +397,11 @@ impl<'a> CategoryQuotes<'a> {
 
     /// The most GPUs one instance of the category offers for these models.
     pub fn max_gpus_per_instance(&self) -> u32 {
-        self.all.iter().map(|q| q.offer.gpu_count).max().unwrap_or(0)
+        self.all
+            .iter()
+            .map(|q| q.offer.gpu_count)
+            .max()
+            .unwrap_or(0)
     }
 }
 
@@ -396,7 +414,12 @@ pub(crate) fn estimate_from_quote(
     between_nodes: &str,
 ) -> CategoryEstimate {
     let mut e = CategoryEstimate::blank(approach);
-    e.offer = Some(ChosenOffer::new(q.offer, ctx.catalog, Some(q.price_hour), q.spot));
+    e.offer = Some(ChosenOffer::new(
+        q.offer,
+        ctx.catalog,
+        Some(q.price_hour),
+        q.spot,
+    ));
     e.pricing = if q.spot { "spot" } else { "on-demand" }.to_string();
     e.line_items = q.line_items(w, ctx);
     let active = w.demand.iter().filter(|d| **d > 0.0).count() as f64;

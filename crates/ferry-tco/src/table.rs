@@ -3,7 +3,7 @@
 
 use crate::advise::Advice;
 use crate::estimate::CategoryEstimate;
-use crate::money::hours;
+use crate::money::{hours, months};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -56,9 +56,9 @@ pub fn comparison_table(advice: &Advice) -> ComparisonTable {
             "initial cost" => c.local_amount(e.initial_cost),
             "monthly recurring" => c.local_amount(e.monthly_recurring),
             "total" => format!(
-                "{} over {} months",
+                "{} over {}",
                 c.local_amount(e.total),
-                advice.workload.horizon_months
+                months(advice.workload.horizon_months)
             ),
             "per useful GPU-hour" => e
                 .per_useful_gpu_hour
@@ -80,10 +80,7 @@ pub fn comparison_table(advice: &Advice) -> ComparisonTable {
             "maintenance" => format!("{} h a month", hours(e.maintenance_hours_per_month)),
             "data transfer" => c.local_amount(e.data_transfer_cost),
             "constraints" => e.constraints.join("; "),
-            "price as of" => e
-                .offer
-                .as_ref()
-                .map_or("–".into(), |o| o.as_of.to_string()),
+            "price as of" => e.offer.as_ref().map_or("–".into(), |o| o.as_of.to_string()),
             _ => String::new(),
         }
     };
@@ -97,11 +94,15 @@ pub fn comparison_table(advice: &Advice) -> ComparisonTable {
             .iter()
             .map(|criterion| TableRow {
                 criterion: if *criterion == "total" {
-                    format!("total over {} months", advice.workload.horizon_months)
+                    format!("total over {}", months(advice.workload.horizon_months))
                 } else {
                     criterion.to_string()
                 },
-                cells: advice.estimates.iter().map(|e| cell(e, criterion)).collect(),
+                cells: advice
+                    .estimates
+                    .iter()
+                    .map(|e| cell(e, criterion))
+                    .collect(),
             })
             .collect(),
     }

@@ -80,7 +80,10 @@ impl Workload {
     /// `any of 12 models meeting the requirement`.
     pub fn models_label(&self, table: &GpuTable) -> String {
         if self.models.len() > 4 {
-            return format!("any of {} models meeting the requirement", self.models.len());
+            return format!(
+                "any of {} models meeting the requirement",
+                self.models.len()
+            );
         }
         self.models
             .iter()
@@ -110,15 +113,12 @@ impl Profile {
     /// catalog's table and money inputs to USD at the catalog's rate.
     pub fn resolve(&self, catalog: &Catalog) -> Result<Workload, ProfileError> {
         let (models, demand) = check(self, catalog.table)?;
-        let usd_per_unit = catalog
-            .rates
-            .usd_per_unit(&self.currency)
-            .ok_or_else(|| {
-                ProfileError::new(
-                    "currency",
-                    format!("the catalog has no exchange rate for '{}'", self.currency),
-                )
-            })?;
+        let usd_per_unit = catalog.rates.usd_per_unit(&self.currency).ok_or_else(|| {
+            ProfileError::new(
+                "currency",
+                format!("the catalog has no exchange rate for '{}'", self.currency),
+            )
+        })?;
         let usd = |v: Option<f64>| v.map(|x| x * usd_per_unit);
         let o = &self.owned;
         Ok(Workload {
@@ -178,7 +178,10 @@ pub(crate) fn check(p: &Profile, table: &GpuTable) -> Result<(Vec<GpuId>, Vec<f6
     non_negative("data.in_gb_per_month", Some(p.data.in_gb_per_month))?;
     non_negative("data.out_gb_per_month", Some(p.data.out_gb_per_month))?;
     non_negative("job.max_wait_hours", p.job.max_wait_hours)?;
-    non_negative("academic.allocation_gpu_years", p.academic.allocation_gpu_years)?;
+    non_negative(
+        "academic.allocation_gpu_years",
+        p.academic.allocation_gpu_years,
+    )?;
     non_negative("ops.hours_per_month", p.ops.hours_per_month)?;
     non_negative("ops.hourly_rate", p.ops.hourly_rate)?;
     let o = &p.owned;
@@ -188,7 +191,10 @@ pub(crate) fn check(p: &Profile, table: &GpuTable) -> Result<(Vec<GpuId>, Vec<f6
     at_least("owned.pue", o.pue, 1.0)?;
     at_least("owned.server_overhead", o.server_overhead, 1.0)?;
     fraction("owned.resale_after_3_years", o.resale_after_3_years)?;
-    fraction("owned.maintenance_fraction_per_year", o.maintenance_fraction_per_year)?;
+    fraction(
+        "owned.maintenance_fraction_per_year",
+        o.maintenance_fraction_per_year,
+    )?;
     if let Some(price) = o.gpu_price
         && !(price > 0.0 && price.is_finite())
     {
@@ -252,10 +258,7 @@ fn demand_series(p: &Profile) -> Result<Vec<f64>, ProfileError> {
     if series.len() != months {
         return Err(ProfileError::new(
             "usage.demand_gpu_hours",
-            format!(
-                "{} months given, horizon is {months}",
-                series.len()
-            ),
+            format!("{} months given, horizon is {months}", series.len()),
         ));
     }
     for (i, h) in series.iter().enumerate() {
@@ -282,7 +285,8 @@ fn models(p: &Profile, table: &GpuTable) -> Result<Vec<GpuId>, ProfileError> {
     };
     let meets = |id: &GpuId| {
         let s = table.get(*id);
-        r.min_vram_gb.is_none_or(|v| s.vram_gb >= v) && r.min_tflops.is_none_or(|t| s.bf16_tflops >= t)
+        r.min_vram_gb.is_none_or(|v| s.vram_gb >= v)
+            && r.min_tflops.is_none_or(|t| s.bf16_tflops >= t)
     };
     let models: Vec<GpuId> = named.into_iter().filter(meets).collect();
     if models.is_empty() {
