@@ -30,6 +30,9 @@ pub enum Command {
         after_help = "Examples:\n  ferry offers --gpu h100 --count 8\n  ferry offers --gpu a100,h100 --vram 80GB.. --max-price-per-gpu 2.5 --sort price-per-gpu\n  ferry offers --category gpu-cloud,decentralized --spot --sort per-pflop\n  ferry offers --provider aws --region 'us-*' --csv > aws.csv\n\nOffers with no cash price (academic allocations, volunteer computing) pass price filters and are listed last."
     )]
     Offers(Box<OffersArgs>),
+    /// Buy, rent, apply for an allocation, or mix? Every option's cost for your workload, ranked, with the reasons.
+    #[command(after_help = "Examples:\n  ferry advise --gpu h100 --gpus 8 --hours-per-month 400 --months 36 --chart cost.svg\n  ferry advise --profile examples/profiles/phd-student.toml\n  ferry advise --gpu 4090 --utilization 40 --site office --currency CAD --json\n  ferry advise --gpu h100 --gpus 64 --demand 21504,0,0,21504,0,0 --months 6 --interruptible\n\nProfiles (TOML) hold everything the flags do and more; flags override the file. Every default and its source: docs/cost-model.md.")]
+    Advise(Box<AdviseArgs>),
     /// The price catalog: where each provider's prices come from, refreshing them, checking a file.
     Catalog {
         #[command(subcommand)]
@@ -135,6 +138,70 @@ pub struct OffersArgs {
     pub max_age_days: Option<u32>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AdviseArgs {
+    /// A workload profile (TOML, see examples/profiles/); flags below override its values.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// The GPU model (any name `ferry gpus` knows).
+    #[arg(long)]
+    pub gpu: Option<String>,
+    /// GPUs each job runs on side by side.
+    #[arg(long)]
+    pub gpus: Option<u32>,
+    /// Usage as GPU-hours a month.
+    #[arg(long, value_name = "GPU-HOURS", conflicts_with_all = ["utilization", "demand"])]
+    pub hours_per_month: Option<f64>,
+    /// Usage as a share of the GPUs' time, percent.
+    #[arg(long, value_name = "PERCENT", conflicts_with = "demand")]
+    pub utilization: Option<f64>,
+    /// Usage month by month (GPU-hours, comma-separated; one per month of the horizon).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub demand: Vec<f64>,
+    /// Horizon in months.
+    #[arg(long)]
+    pub months: Option<u32>,
+    /// USD or CAD (converted at the catalog's stated rate).
+    #[arg(long)]
+    pub currency: Option<String>,
+    /// Data into the GPUs each month, GB.
+    #[arg(long, value_name = "GB")]
+    pub data_in: Option<f64>,
+    /// Data out of the GPUs each month (egress), GB.
+    #[arg(long, value_name = "GB")]
+    pub data_out: Option<f64>,
+    /// The work checkpoints and tolerates interruption (spot, interruptible hosts).
+    #[arg(long)]
+    pub interruptible: bool,
+    /// Longest acceptable wait before a job starts, hours.
+    #[arg(long, value_name = "HOURS")]
+    pub max_wait_hours: Option<f64>,
+    /// Eligible for the Alliance / Calcul Québec (a Canadian academic PI or sponsored).
+    #[arg(long)]
+    pub academic_eligible: bool,
+    /// Academic allocation, GPU-years per year.
+    #[arg(long, value_name = "GPU-YEARS")]
+    pub allocation_gpu_years: Option<f64>,
+    /// Electricity price for owned hardware, per kWh.
+    #[arg(long, value_name = "PRICE")]
+    pub electricity: Option<f64>,
+    /// Power usage effectiveness of where owned hardware lives.
+    #[arg(long)]
+    pub pue: Option<f64>,
+    /// Where owned hardware lives: office or datacenter.
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Write the cumulative cost per option over the horizon (.svg or .png).
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
+    /// Everything as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Table width in characters (default: the terminal's, else 200).
+    #[arg(long)]
+    pub width: Option<u16>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,7 +5,7 @@ use ferry_tco::{Advice, Approach, Profile, advise, comparison_table};
 
 fn advise_example(name: &str) -> Advice {
     let path = format!(
-        "{}/examples/profiles/{name}.toml",
+        "{}/../../examples/profiles/{name}.toml",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap();

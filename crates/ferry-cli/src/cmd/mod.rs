@@ -1,4 +1,6 @@
+mod advise;
 mod catalog;
+mod chart;
 mod config;
 mod gpus;
 mod offers;
@@ -13,6 +15,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Gpus(args) => gpus::run(&ctx, &args),
         Command::Offers(args) => offers::run(&ctx, &args),
+        Command::Advise(args) => advise::run(&ctx, &args),
         Command::Catalog { command } => match command {
             CatalogCommand::Status { json } => catalog::status(&ctx, json),
             CatalogCommand::Refresh { provider, json } => catalog::refresh(&ctx, &provider, json),

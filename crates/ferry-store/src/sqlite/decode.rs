@@ -1,0 +1,127 @@
+//! Rows back into domain values. A row that does not decode is reported as corrupt,
+//! naming the row and the column, rather than skipped.
+
+use crate::error::StoreError;
+use crate::model::{BookedEntry, EventKind, JobEvent, JobRecord, LedgerEntry, Placement};
+use ferry_job::{JobId, JobState, Micros};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Decode, Row, Sqlite, Type};
+use std::str::FromStr;
+
+struct Reader<'r> {
+    row: &'r SqliteRow,
+    label: String,
+}
+
+impl<'r> Reader<'r> {
+    fn col<T>(&self, field: &'static str) -> Result<T, StoreError>
+    where
+        T: Decode<'r, Sqlite> + Type<Sqlite>,
+    {
+        self.row.try_get(field).map_err(|e| self.corrupt(field, e))
+    }
+
+    fn parsed<T: FromStr>(&self, field: &'static str) -> Result<T, StoreError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let s: String = self.col(field)?;
+        s.parse().map_err(|e| self.corrupt(field, e))
+    }
+
+    fn parsed_opt<T: FromStr>(&self, field: &'static str) -> Result<Option<T>, StoreError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        let s: Option<String> = self.col(field)?;
+        s.map(|s| s.parse().map_err(|e| self.corrupt(field, e)))
+            .transpose()
+    }
+
+    fn json<T: serde::de::DeserializeOwned>(&self, field: &'static str) -> Result<T, StoreError> {
+        let s: String = self.col(field)?;
+        serde_json::from_str(&s).map_err(|e| self.corrupt(field, e))
+    }
+
+    fn json_opt<T: serde::de::DeserializeOwned>(
+        &self,
+        field: &'static str,
+    ) -> Result<Option<T>, StoreError> {
+        let s: Option<String> = self.col(field)?;
+        s.map(|s| serde_json::from_str(&s).map_err(|e| self.corrupt(field, e)))
+            .transpose()
+    }
+
+    fn corrupt(&self, field: &'static str, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt {
+            row: self.label.clone(),
+            field,
+            what: e.to_string(),
+        }
+    }
+}
+
+fn reader<'r>(row: &'r SqliteRow, table: &str, id_column: &'static str) -> Reader<'r> {
+    let id = row
+        .try_get::<String, _>(id_column)
+        .unwrap_or_else(|_| "?".to_string());
+    Reader {
+        row,
+        label: format!("{table} row of job {id}"),
+    }
+}
+
+pub fn job(row: &SqliteRow) -> Result<JobRecord, StoreError> {
+    let r = reader(row, "jobs", "id");
+    let state: String = r.col("state")?;
+    Ok(JobRecord {
+        id: r.parsed::<JobId>("id")?,
+        name: r.col("name")?,
+        state: JobState::from_str(&state).map_err(|e| r.corrupt("state", e))?,
+        task: r.json("task")?,
+        placement: r.json::<Placement>("placement")?,
+        backend_handle: r.col("backend_handle")?,
+        gpus: r.json_opt("gpus")?,
+        submitted_at_ms: r.col("submitted_at")?,
+        started_at_ms: r.col("started_at")?,
+        finished_at_ms: r.col("finished_at")?,
+        exit_code: r.col("exit_code")?,
+        reason: r.col("reason")?,
+        max_runtime_s: r.col("max_runtime_s")?,
+        updated_at_ms: r.col("updated_at")?,
+    })
+}
+
+pub fn event(row: &SqliteRow) -> Result<JobEvent, StoreError> {
+    let r = reader(row, "job_events", "job_id");
+    Ok(JobEvent {
+        seq: r.col("seq")?,
+        job_id: r.parsed("job_id")?,
+        at_ms: r.col("at")?,
+        kind: r.parsed::<EventKind>("kind")?,
+        from: r.parsed_opt::<JobState>("from_state")?,
+        to: r.parsed::<JobState>("to_state")?,
+        detail: r.col("detail")?,
+    })
+}
+
+pub fn booked(row: &SqliteRow) -> Result<BookedEntry, StoreError> {
+    let r = reader(row, "ledger", "job_id");
+    Ok(BookedEntry {
+        id: r.col("id")?,
+        entry: LedgerEntry {
+            job_id: r.parsed("job_id")?,
+            at_ms: r.col("at")?,
+            kind: r.col("kind")?,
+            amount: Micros(r.col("amount_micros")?),
+            description: r.col("description")?,
+        },
+    })
+}
+
+pub fn held(row: &SqliteRow) -> Result<(u32, JobId), StoreError> {
+    let r = reader(row, "allocations", "job_id");
+    let device: i64 = r.col("device")?;
+    let device = u32::try_from(device).map_err(|e| r.corrupt("device", e))?;
+    Ok((device, r.parsed("job_id")?))
+}

@@ -1,0 +1,256 @@
+//! The `jobs` table: submission, reads, and compare-and-set transitions.
+
+use super::events::{self, NewEvent};
+use super::{allocations, decode};
+use crate::error::StoreError;
+use crate::model::{EventKind, JobFilter, JobPatch, JobRecord, NewJob};
+use crate::validate;
+use ferry_job::{JobId, JobState};
+use sqlx::SqliteConnection;
+
+macro_rules! select_jobs {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, name, state, task, placement, backend_handle, gpus, submitted_at, \
+             started_at, finished_at, exit_code, reason, max_runtime_s, updated_at FROM jobs ",
+            $rest
+        )
+    };
+}
+
+/// A job checked and serialized before the transaction starts, so the transaction holds
+/// the write lock only for the inserts.
+pub struct Prepared<'a> {
+    job: &'a NewJob,
+    task: String,
+    placement: String,
+}
+
+impl<'a> Prepared<'a> {
+    pub fn new(job: &'a NewJob) -> Result<Prepared<'a>, StoreError> {
+        let to_json = |what: &str, v: Result<String, serde_json::Error>| {
+            v.map_err(|e| StoreError::invalid(&job.id, format!("the {what} is not JSON: {e}")))
+        };
+        let task = to_json("task", serde_json::to_string(&job.task))?;
+        validate::new_job(job, &task)?;
+        let placement = to_json("placement", serde_json::to_string(&job.placement))?;
+        Ok(Prepared {
+            job,
+            task,
+            placement,
+        })
+    }
+}
+
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    p: &Prepared<'_>,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let job = p.job;
+    let id = &job.id;
+    sqlx::query(
+        "INSERT INTO jobs (id, name, state, task, placement, backend, submitted_at,
+                           price_per_hour_micros, max_runtime_s, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )
+    .bind(id.as_str())
+    .bind(&job.name)
+    .bind(JobState::Queued.as_str())
+    .bind(&p.task)
+    .bind(&p.placement)
+    .bind(&job.placement.backend)
+    .bind(job.submitted_at_ms)
+    .bind(job.placement.price_per_hour.0)
+    .bind(job.max_runtime_s)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            StoreError::Duplicate { id: id.clone() }
+        }
+        _ => StoreError::db(format!("insert job {id}"), e),
+    })?;
+    let placed = &job.placement;
+    let detail = format!(
+        "placed on {} ({} {}, {}/h)",
+        placed.backend, placed.provider, placed.offer, placed.price_per_hour
+    );
+    events::append(
+        conn,
+        id,
+        now_ms,
+        NewEvent {
+            kind: EventKind::Submitted,
+            from: None,
+            to: JobState::Queued,
+            detail: &detail,
+        },
+    )
+    .await
+}
+
+pub async fn get(conn: &mut SqliteConnection, id: &JobId) -> Result<Option<JobRecord>, StoreError> {
+    sqlx::query(select_jobs!("WHERE id = ?1"))
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| StoreError::db(format!("read job {id}"), e))?
+        .as_ref()
+        .map(decode::job)
+        .transpose()
+}
+
+pub async fn state(conn: &mut SqliteConnection, id: &JobId) -> Result<JobState, StoreError> {
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM jobs WHERE id = ?1")
+        .bind(id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| StoreError::db(format!("read the state of job {id}"), e))?;
+    let state = state.ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
+    state.parse().map_err(|what| StoreError::Corrupt {
+        row: format!("jobs row of job {id}"),
+        field: "state",
+        what,
+    })
+}
+
+pub async fn list(
+    conn: &mut SqliteConnection,
+    filter: &JobFilter,
+) -> Result<Vec<JobRecord>, StoreError> {
+    let states = (!filter.states.is_empty()).then(|| {
+        serde_json::Value::from(
+            filter
+                .states
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .to_string()
+    });
+    // SQLite reads a negative LIMIT as no limit.
+    let limit = filter.limit.map_or(-1, i64::from);
+    sqlx::query(select_jobs!(
+        "WHERE (?1 IS NULL OR state IN (SELECT value FROM json_each(?1)))
+           AND (?2 IS NULL OR backend = ?2)
+         ORDER BY submitted_at DESC, id DESC
+         LIMIT ?3"
+    ))
+    .bind(states)
+    .bind(filter.backend.as_deref())
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| StoreError::db("list jobs", e))?
+    .iter()
+    .map(decode::job)
+    .collect()
+}
+
+/// The caller holds the write lock (`BEGIN IMMEDIATE`), so the state read here is the
+/// state the update replaces; the `AND state = ?` guard keeps that true on databases
+/// that read without locking.
+pub async fn transition(
+    conn: &mut SqliteConnection,
+    id: &JobId,
+    to: JobState,
+    patch: &JobPatch,
+    detail: &str,
+    now_ms: i64,
+) -> Result<JobRecord, StoreError> {
+    let mut job = get(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
+    let from = job.state;
+    from.check(to)
+        .map_err(|e| StoreError::IllegalTransition {
+            id: id.clone(),
+            from: e.from,
+            to: e.to,
+        })?;
+    let started = patch.started_at_ms.or(job.started_at_ms);
+    let finished = patch.finished_at_ms.or(job.finished_at_ms);
+    if let (Some(s), Some(f)) = (started, finished)
+        && f < s
+    {
+        return Err(StoreError::invalid(
+            id,
+            format!("finished_at {f} is before started_at {s}"),
+        ));
+    }
+    let gpus = patch
+        .gpus
+        .as_ref()
+        .map(|g| serde_json::Value::from(g.clone()).to_string());
+    let updated = sqlx::query(
+        "UPDATE jobs SET state = ?1,
+                started_at = COALESCE(?2, started_at),
+                finished_at = COALESCE(?3, finished_at),
+                exit_code = COALESCE(?4, exit_code),
+                reason = COALESCE(?5, reason),
+                backend_handle = COALESCE(?6, backend_handle),
+                gpus = COALESCE(?7, gpus),
+                updated_at = ?8
+         WHERE id = ?9 AND state = ?10",
+    )
+    .bind(to.as_str())
+    .bind(patch.started_at_ms)
+    .bind(patch.finished_at_ms)
+    .bind(patch.exit_code)
+    .bind(patch.reason.as_deref())
+    .bind(patch.backend_handle.as_deref())
+    .bind(gpus)
+    .bind(now_ms)
+    .bind(id.as_str())
+    .bind(from.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| StoreError::db(format!("move job {id} from {from} to {to}"), e))?;
+    if updated.rows_affected() != 1 {
+        return Err(StoreError::Conflict { id: id.clone() });
+    }
+    events::append(
+        conn,
+        id,
+        now_ms,
+        NewEvent {
+            kind: EventKind::Transition,
+            from: Some(from),
+            to,
+            detail,
+        },
+    )
+    .await?;
+    // A finished job holds no GPU, whichever way it finished.
+    if to.is_terminal() {
+        allocations::release(conn, id, to, now_ms).await?;
+    }
+    apply(&mut job, to, patch, now_ms);
+    Ok(job)
+}
+
+/// The same change as the UPDATE above, on the copy already in hand.
+fn apply(job: &mut JobRecord, to: JobState, patch: &JobPatch, now_ms: i64) {
+    job.state = to;
+    job.updated_at_ms = now_ms;
+    if patch.started_at_ms.is_some() {
+        job.started_at_ms = patch.started_at_ms;
+    }
+    if patch.finished_at_ms.is_some() {
+        job.finished_at_ms = patch.finished_at_ms;
+    }
+    if patch.exit_code.is_some() {
+        job.exit_code = patch.exit_code;
+    }
+    if patch.reason.is_some() {
+        job.reason.clone_from(&patch.reason);
+    }
+    if patch.backend_handle.is_some() {
+        job.backend_handle.clone_from(&patch.backend_handle);
+    }
+    if patch.gpus.is_some() {
+        job.gpus.clone_from(&patch.gpus);
+    }
+}

@@ -1,0 +1,69 @@
+use crate::error::StoreError;
+use crate::model::{
+    BookedEntry, JobEvent, JobFilter, JobPatch, JobRecord, LedgerEntry, LedgerFilter, NewJob,
+};
+use async_trait::async_trait;
+use ferry_job::{JobId, JobState, Micros};
+
+/// Ferry's durable state. Every method is one transaction: it happens whole or not at all,
+/// so a crash at any point leaves every job and every cent accounted for.
+///
+/// Object-safe (the server holds an `Arc<dyn Store>`), and written in terms of the shared
+/// domain types only, so that PostgreSQL is one more implementation.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Records a new job in [`JobState::Queued`] together with its first event.
+    async fn submit(&self, job: &NewJob) -> Result<(), StoreError>;
+
+    async fn get(&self, id: &JobId) -> Result<Option<JobRecord>, StoreError>;
+
+    /// Jobs matching `filter`, most recently submitted first.
+    async fn list(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// Moves a job from its current state to `to`, if the lifecycle allows it, applying
+    /// `patch` and appending an event. Compare-and-set: of two concurrent transitions from
+    /// the same state, one wins and the other gets [`StoreError::IllegalTransition`].
+    /// Entering a final state releases the job's GPUs in the same transaction.
+    async fn transition(
+        &self,
+        id: &JobId,
+        to: JobState,
+        patch: &JobPatch,
+        detail: &str,
+    ) -> Result<JobRecord, StoreError>;
+
+    /// A job's events in the order they happened.
+    async fn events(&self, id: &JobId) -> Result<Vec<JobEvent>, StoreError>;
+
+    /// Grants `devices` of `backend` to a job: all of them, or none if any is held by
+    /// another job. Devices the job already holds are kept as they are.
+    async fn allocate(&self, id: &JobId, backend: &str, devices: &[u32])
+    -> Result<(), StoreError>;
+
+    /// Releases every device the job holds; returns how many were released.
+    async fn release(&self, id: &JobId) -> Result<u64, StoreError>;
+
+    /// Devices of `backend` held now, with their holders, by device.
+    async fn held_devices(&self, backend: &str) -> Result<Vec<(u32, JobId)>, StoreError>;
+
+    /// Books a charge once: `Ok(true)` if it is new, `Ok(false)` if the same charge was
+    /// already booked, [`StoreError::LedgerConflict`] if a different amount was.
+    async fn book(&self, entry: &LedgerEntry) -> Result<bool, StoreError>;
+
+    /// Entries matching `filter`, in booking order.
+    async fn ledger(&self, filter: &LedgerFilter) -> Result<Vec<BookedEntry>, StoreError>;
+
+    /// The exact sum of the entries matching `filter`, added up by the database in integers.
+    async fn total(&self, filter: &LedgerFilter) -> Result<Micros, StoreError>;
+
+    /// Ends a job: the transition to a final state, the release of its GPUs and the booking
+    /// of its charge, in one transaction, so a finished job is never unbilled or billed twice.
+    async fn finish(
+        &self,
+        id: &JobId,
+        to: JobState,
+        patch: &JobPatch,
+        detail: &str,
+        charge: Option<&LedgerEntry>,
+    ) -> Result<JobRecord, StoreError>;
+}
