@@ -64,8 +64,11 @@ pub enum Observed {
         started_ms: u64,
         finished_ms: u64,
     },
-    /// The backend has no trace of it (its supervisor vanished without a word).
+    /// It was launched, but its supervisor vanished without recording an end (a reboot).
     Unknown,
+    /// The backend has never heard of it: not launched yet (a crash came between deciding
+    /// to start it and starting it), so it is safe to launch.
+    Absent,
 }
 
 /// A slice of a job's output.

@@ -35,7 +35,7 @@ async fn wait_end(b: &LocalBackend, job: &JobId) -> Observed {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let s = b.status(job).await.unwrap();
-        if matches!(s, Observed::Exited { .. } | Observed::Unknown) || Instant::now() > deadline {
+        if matches!(s, Observed::Exited { .. } | Observed::Unknown | Observed::Absent) || Instant::now() > deadline {
             return s;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -218,6 +218,13 @@ async fn the_supervisor_is_detached_from_the_launcher() {
     assert_eq!(theirs, pid, "the supervisor leads its own session");
     assert_ne!(theirs, ours);
     wait_end(&b, &s.job).await;
+}
+
+#[tokio::test]
+async fn a_job_never_launched_is_absent() {
+    let root = tempfile::tempdir().unwrap();
+    let b = backend(root.path());
+    assert_eq!(b.status(&JobId::new(1, 1)).await.unwrap(), Observed::Absent);
 }
 
 #[tokio::test]

@@ -55,6 +55,10 @@ impl LocalBackend {
 
     fn observe(&self, job: &JobId) -> Observed {
         let dir = self.dir(job);
+        if !dir.spec().exists() {
+            // launch() writes spec.json last: without it nothing was started.
+            return Observed::Absent;
+        }
         if let Some(e) = dir.exit_record() {
             return Observed::Exited {
                 code: e.code,
@@ -73,7 +77,7 @@ impl LocalBackend {
             },
             (true, None) => Observed::Pending,
             // Spawned a moment ago: the supervisor has not written its pid yet.
-            (false, None) if supervisor.is_none() && dir.spec().exists() => Observed::Pending,
+            (false, None) if supervisor.is_none() => Observed::Pending,
             // Last look: it may have written exit.json between our two reads.
             _ => match dir.exit_record() {
                 Some(_) => self.observe(job),
