@@ -35,7 +35,11 @@ async fn wait_end(b: &LocalBackend, job: &JobId) -> Observed {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let s = b.status(job).await.unwrap();
-        if matches!(s, Observed::Exited { .. } | Observed::Unknown | Observed::Absent) || Instant::now() > deadline {
+        if matches!(
+            s,
+            Observed::Exited { .. } | Observed::Unknown | Observed::Absent
+        ) || Instant::now() > deadline
+        {
             return s;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;

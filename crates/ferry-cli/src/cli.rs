@@ -31,7 +31,9 @@ pub enum Command {
     )]
     Offers(Box<OffersArgs>),
     /// Buy, rent, apply for an allocation, or mix? Every option's cost for your workload, ranked, with the reasons.
-    #[command(after_help = "Examples:\n  ferry advise --gpu h100 --gpus 8 --hours-per-month 400 --months 36 --chart cost.svg\n  ferry advise --profile examples/profiles/phd-student.toml\n  ferry advise --gpu 4090 --utilization 40 --site office --currency CAD --json\n  ferry advise --gpu h100 --gpus 64 --demand 21504,0,0,21504,0,0 --months 6 --interruptible\n\nProfiles (TOML) hold everything the flags do and more; flags override the file. Every default and its source: docs/cost-model.md.")]
+    #[command(
+        after_help = "Examples:\n  ferry advise --gpu h100 --gpus 8 --hours-per-month 400 --months 36 --chart cost.svg\n  ferry advise --profile examples/profiles/phd-student.toml\n  ferry advise --gpu 4090 --utilization 40 --site office --currency CAD --json\n  ferry advise --gpu h100 --gpus 64 --demand 21504,0,0,21504,0,0 --months 6 --interruptible\n\nProfiles (TOML) hold everything the flags do and more; flags override the file. Every default and its source: docs/cost-model.md."
+    )]
     Advise(Box<AdviseArgs>),
     /// The price catalog: where each provider's prices come from, refreshing them, checking a file.
     Catalog {

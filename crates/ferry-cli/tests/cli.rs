@@ -533,18 +533,41 @@ async fn catalog_refresh_updates_caches_and_offers_use_them() {
 }
 
 fn advise_table(env: &Env, profile: &str) -> String {
-    let path = format!("{}/../../examples/profiles/{profile}.toml", env!("CARGO_MANIFEST_DIR"));
-    let out = env.ferry().args(["advise", "--profile", &path, "--width", "200"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let path = format!(
+        "{}/../../examples/profiles/{profile}.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = env
+        .ferry()
+        .args(["advise", "--profile", &path, "--width", "200"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
 fn advise_snapshots_of_the_four_example_profiles() {
     let env = Env::new();
-    for profile in ["phd-student", "startup-8xh100", "burst-team", "inference-4xl40s"] {
+    for profile in [
+        "phd-student",
+        "startup-8xh100",
+        "burst-team",
+        "inference-4xl40s",
+    ] {
         let report = advise_table(&env, profile);
-        for needle in ["initial cost", "total over", "per useful GPU-hour", "Ranking", "Recommendation:", "Sensitivity"] {
+        for needle in [
+            "initial cost",
+            "total over",
+            "per useful GPU-hour",
+            "Ranking",
+            "Recommendation:",
+            "Sensitivity",
+        ] {
             assert!(report.contains(needle), "{profile}: missing {needle}");
         }
         insta::assert_snapshot!(format!("advise_{profile}"), report);
@@ -555,12 +578,29 @@ fn advise_snapshots_of_the_four_example_profiles() {
 fn advise_from_flags_with_json_and_chart() {
     let env = Env::new();
     let svg = env.path("cost.svg");
-    let out = env.ferry()
-        .args(["advise", "--gpu", "h100", "--gpus", "8", "--hours-per-month", "400", "--months", "36", "--json", "--chart"])
+    let out = env
+        .ferry()
+        .args([
+            "advise",
+            "--gpu",
+            "h100",
+            "--gpus",
+            "8",
+            "--hours-per-month",
+            "400",
+            "--months",
+            "36",
+            "--json",
+            "--chart",
+        ])
         .arg(&svg)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["estimates"].as_array().unwrap().len(), 6);
     assert_eq!(v["workload"]["horizon_months"], 36);
@@ -569,26 +609,93 @@ fn advise_from_flags_with_json_and_chart() {
     assert!(text.starts_with("<svg") && text.contains("Cumulative cost over 36 months"));
 
     let png = env.path("cost.png");
-    env.ferry().args(["advise", "--gpu", "4090", "--utilization", "40", "--site", "office", "--currency", "CAD", "--chart"]).arg(&png)
-        .assert().success().stdout(predicate::str::contains("CA$").and(predicate::str::contains("1 CAD =")));
+    env.ferry()
+        .args([
+            "advise",
+            "--gpu",
+            "4090",
+            "--utilization",
+            "40",
+            "--site",
+            "office",
+            "--currency",
+            "CAD",
+            "--chart",
+        ])
+        .arg(&png)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("CA$").and(predicate::str::contains("1 CAD =")));
     let bytes = std::fs::read(&png).unwrap();
-    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000, "{} bytes", bytes.len());
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+        "{} bytes",
+        bytes.len()
+    );
 }
 
 #[test]
 fn advise_bad_input_names_the_field() {
     let env = Env::new();
     let fails = |args: &[&str], needle: &str| {
-        env.ferry().args(args).assert().code(1).stderr(predicate::str::contains(needle));
+        env.ferry()
+            .args(args)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(needle));
     };
-    fails(&["advise", "--gpu", "h100", "--hours-per-month=-5"], "usage.gpu_hours_per_month");
-    fails(&["advise", "--gpu", "H1OO", "--hours-per-month", "5"], "unknown GPU");
-    fails(&["advise", "--gpu", "h100", "--hours-per-month", "5", "--months", "0"], "horizon_months");
-    fails(&["advise", "--gpu", "h100", "--demand", "1,2,3", "--months", "12"], "demand");
+    fails(
+        &["advise", "--gpu", "h100", "--hours-per-month=-5"],
+        "usage.gpu_hours_per_month",
+    );
+    fails(
+        &["advise", "--gpu", "H1OO", "--hours-per-month", "5"],
+        "unknown GPU",
+    );
+    fails(
+        &[
+            "advise",
+            "--gpu",
+            "h100",
+            "--hours-per-month",
+            "5",
+            "--months",
+            "0",
+        ],
+        "horizon_months",
+    );
+    fails(
+        &[
+            "advise", "--gpu", "h100", "--demand", "1,2,3", "--months", "12",
+        ],
+        "demand",
+    );
     fails(&["advise", "--hours-per-month", "5"], "say which GPU");
     fails(&["advise", "--gpu", "h100"], "say how much");
-    fails(&["advise", "--gpu", "h100", "--hours-per-month", "5", "--site", "garage"], "--site");
-    fails(&["advise", "--gpu", "h100", "--hours-per-month", "5", "--chart", "x.pdf"], ".svg or .png");
+    fails(
+        &[
+            "advise",
+            "--gpu",
+            "h100",
+            "--hours-per-month",
+            "5",
+            "--site",
+            "garage",
+        ],
+        "--site",
+    );
+    fails(
+        &[
+            "advise",
+            "--gpu",
+            "h100",
+            "--hours-per-month",
+            "5",
+            "--chart",
+            "x.pdf",
+        ],
+        ".svg or .png",
+    );
     let bad = env.path("bad.toml");
     std::fs::write(&bad, "gpu = \"h100\"\nhorizon_month = 12\n").unwrap();
     fails(&["advise", "--profile", bad.to_str().unwrap()], "line 2");

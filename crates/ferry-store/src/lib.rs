@@ -18,5 +18,7 @@ pub use model::{
     BookedEntry, COMPUTE, EventKind, JobEvent, JobFilter, JobPatch, JobRecord, LedgerEntry,
     LedgerFilter, NewJob, Placement,
 };
-pub use sqlite::{Clock, DEFAULT_FILE_NAME, Durability, SCHEMA_VERSION, SqliteOptions, SqliteStore};
+pub use sqlite::{
+    Clock, DEFAULT_FILE_NAME, Durability, SCHEMA_VERSION, SqliteOptions, SqliteStore,
+};
 pub use store::Store;

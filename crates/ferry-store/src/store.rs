@@ -37,8 +37,7 @@ pub trait Store: Send + Sync {
 
     /// Grants `devices` of `backend` to a job: all of them, or none if any is held by
     /// another job. Devices the job already holds are kept as they are.
-    async fn allocate(&self, id: &JobId, backend: &str, devices: &[u32])
-    -> Result<(), StoreError>;
+    async fn allocate(&self, id: &JobId, backend: &str, devices: &[u32]) -> Result<(), StoreError>;
 
     /// Releases every device the job holds; returns how many were released.
     async fn release(&self, id: &JobId) -> Result<u64, StoreError>;

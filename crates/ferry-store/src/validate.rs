@@ -75,7 +75,10 @@ pub fn patch(id: &JobId, patch: &JobPatch, detail: &str) -> Result<(), StoreErro
         if let Some(at) = at
             && at < 0
         {
-            return Err(StoreError::invalid(id, format!("{field} {at} is before 1970")));
+            return Err(StoreError::invalid(
+                id,
+                format!("{field} {at} is before 1970"),
+            ));
         }
     }
     if let (Some(s), Some(f)) = (patch.started_at_ms, patch.finished_at_ms)
@@ -101,7 +104,10 @@ pub fn devices(id: &JobId, devices: &[u32]) -> Result<(), StoreError> {
     }
     for (i, d) in devices.iter().enumerate() {
         if devices[..i].contains(d) {
-            return Err(StoreError::invalid(id, format!("device {d} is listed twice")));
+            return Err(StoreError::invalid(
+                id,
+                format!("device {d} is listed twice"),
+            ));
         }
     }
     Ok(())

@@ -11,7 +11,10 @@ async fn a_device_has_one_holder_and_a_refused_grant_grants_nothing() {
     let b = job(5);
     store.submit(&b).await.unwrap();
 
-    let err = store.allocate(&b.id, "local", &[2, 1, 3]).await.unwrap_err();
+    let err = store
+        .allocate(&b.id, "local", &[2, 1, 3])
+        .await
+        .unwrap_err();
     match &err {
         StoreError::DeviceBusy {
             id,
@@ -19,13 +22,20 @@ async fn a_device_has_one_holder_and_a_refused_grant_grants_nothing() {
             device,
             holder,
         } => {
-            assert_eq!((id, backend.as_str(), *device, holder), (&b.id, "local", 1, &a));
+            assert_eq!(
+                (id, backend.as_str(), *device, holder),
+                (&b.id, "local", 1, &a)
+            );
         }
         other => panic!("{other}"),
     }
     assert!(err.to_string().contains(a.as_str()), "{err}");
     let held = store.held_devices("local").await.unwrap();
-    assert_eq!(held, [(0, a.clone()), (1, a.clone())], "device 2 was not granted");
+    assert_eq!(
+        held,
+        [(0, a.clone()), (1, a.clone())],
+        "device 2 was not granted"
+    );
 
     // The same device numbers on another backend are other devices.
     store.allocate(&b.id, "ssh:rack1", &[0, 1]).await.unwrap();
@@ -57,7 +67,10 @@ async fn a_device_has_one_holder_and_a_refused_grant_grants_nothing() {
     assert!(store.held_devices("local").await.unwrap().is_empty());
     assert!(store.held_devices("ssh:rack1").await.unwrap().is_empty());
     let late = store.allocate(&b.id, "local", &[0]).await.unwrap_err();
-    assert!(matches!(late, StoreError::AllocateFinished { .. }), "{late}");
+    assert!(
+        matches!(late, StoreError::AllocateFinished { .. }),
+        "{late}"
+    );
 }
 
 #[tokio::test]
@@ -67,7 +80,10 @@ async fn bad_allocations_are_refused_before_anything_is_written() {
     store.submit(&j).await.unwrap();
     assert!(store.allocate(&j.id, "local", &[0, 0]).await.is_err());
     assert!(store.allocate(&j.id, "", &[0]).await.is_err());
-    let missing = store.allocate(&common::id(9), "local", &[0]).await.unwrap_err();
+    let missing = store
+        .allocate(&common::id(9), "local", &[0])
+        .await
+        .unwrap_err();
     assert!(matches!(missing, StoreError::NotFound { .. }), "{missing}");
     assert!(store.held_devices("local").await.unwrap().is_empty());
     assert_eq!(store.events(&j.id).await.unwrap().len(), 1);

@@ -40,7 +40,13 @@ async fn race(stores: Vec<Arc<dyn Store>>) {
     assert_eq!(events.len(), 2);
     let now = stores[0].get(&j.id).await.unwrap().unwrap();
     assert_eq!(now.backend_handle, winners[0].backend_handle);
-    assert_eq!(Some(events[1].detail.as_str()), now.backend_handle.as_deref().map(|h| h.strip_prefix("worker-").unwrap()).map(|_| events[1].detail.as_str()));
+    let handle = now.backend_handle.unwrap();
+    let winner = handle.strip_prefix("worker-").unwrap();
+    assert_eq!(
+        events[1].detail,
+        format!("worker {winner}"),
+        "the event is the winner's"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

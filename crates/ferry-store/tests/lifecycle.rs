@@ -2,9 +2,7 @@ mod common;
 
 use common::{T0, charge, id, job, running};
 use ferry_job::{JobState, Micros};
-use ferry_store::{
-    EventKind, JobFilter, JobPatch, LedgerFilter, SqliteStore, Store, StoreError,
-};
+use ferry_store::{EventKind, JobFilter, JobPatch, LedgerFilter, SqliteStore, Store, StoreError};
 use std::sync::Arc;
 
 async fn store() -> Arc<dyn Store> {
@@ -61,7 +59,11 @@ async fn a_job_goes_from_queued_to_succeeded_and_is_billed_once() {
         .unwrap();
     assert_eq!(done.state, JobState::Succeeded);
     assert_eq!(done.exit_code, Some(0));
-    assert_eq!(done.started_at_ms, Some(T0 + 1_000), "the patch keeps what it does not set");
+    assert_eq!(
+        done.started_at_ms,
+        Some(T0 + 1_000),
+        "the patch keeps what it does not set"
+    );
     assert_eq!(done, store.get(&j.id).await.unwrap().unwrap());
 
     let kinds: Vec<_> = store
@@ -91,15 +93,27 @@ async fn a_job_goes_from_queued_to_succeeded_and_is_billed_once() {
     assert!(!store.book(&charge(&j.id, 2_500_000)).await.unwrap());
     let err = store.book(&charge(&j.id, 9)).await.unwrap_err();
     assert!(matches!(err, StoreError::LedgerConflict { .. }), "{err}");
-    assert_eq!(store.total(&LedgerFilter::default()).await.unwrap(), Micros(2_500_000));
-    assert_eq!(store.ledger(&LedgerFilter::job(&j.id)).await.unwrap().len(), 1);
+    assert_eq!(
+        store.total(&LedgerFilter::default()).await.unwrap(),
+        Micros(2_500_000)
+    );
+    assert_eq!(
+        store.ledger(&LedgerFilter::job(&j.id)).await.unwrap().len(),
+        1
+    );
 
     // A finished job is finished.
     let again = store
         .finish(&j.id, Succeeded, &JobPatch::default(), "again", None)
         .await
         .unwrap_err();
-    assert!(matches!(again, StoreError::IllegalTransition { from: Succeeded, .. }));
+    assert!(matches!(
+        again,
+        StoreError::IllegalTransition {
+            from: Succeeded,
+            ..
+        }
+    ));
 
     let running_now = store
         .list(&JobFilter {
@@ -120,7 +134,12 @@ async fn an_illegal_transition_writes_nothing() {
     store.submit(&j).await.unwrap();
     let before = store.events(&j.id).await.unwrap();
     let record = store.get(&j.id).await.unwrap();
-    for to in [JobState::Queued, JobState::Running, JobState::Succeeded, JobState::Lost] {
+    for to in [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Lost,
+    ] {
         let err = store
             .transition(
                 &j.id,
@@ -167,10 +186,16 @@ async fn a_failed_finish_leaves_the_job_running_and_unbilled() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::LedgerConflict { .. }), "{err}");
-    assert_eq!(store.get(&a).await.unwrap().unwrap().state, JobState::Running);
+    assert_eq!(
+        store.get(&a).await.unwrap().unwrap().state,
+        JobState::Running
+    );
     assert_eq!(store.events(&a).await.unwrap().len(), events);
     assert_eq!(store.held_devices("local").await.unwrap().len(), 2);
-    assert_eq!(store.total(&LedgerFilter::default()).await.unwrap(), Micros(1));
+    assert_eq!(
+        store.total(&LedgerFilter::default()).await.unwrap(),
+        Micros(1)
+    );
 
     let other = store
         .finish(
@@ -214,14 +239,20 @@ async fn bad_input_stores_nothing() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid { .. }), "{err}");
-    assert_eq!(store.get(&good.id).await.unwrap().unwrap().state, JobState::Queued);
+    assert_eq!(
+        store.get(&good.id).await.unwrap().unwrap().state,
+        JobState::Queued
+    );
 
     let missing = store.book(&charge(&id(77), 5)).await.unwrap_err();
     assert!(matches!(missing, StoreError::NotFound { .. }), "{missing}");
     let mut kindless = charge(&good.id, 5);
     kindless.kind = " ".into();
     assert!(store.book(&kindless).await.is_err());
-    assert_eq!(store.total(&LedgerFilter::default()).await.unwrap(), Micros::ZERO);
+    assert_eq!(
+        store.total(&LedgerFilter::default()).await.unwrap(),
+        Micros::ZERO
+    );
 }
 
 #[tokio::test]
@@ -241,14 +272,16 @@ async fn lists_newest_first_with_a_limit_and_ledger_filters() {
         .map(|j| j.id)
         .collect();
     assert_eq!(ids, [id(5), id(4), id(3)]);
-    assert!(store
-        .list(&JobFilter {
-            backend: Some("slurm".into()),
-            ..JobFilter::default()
-        })
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        store
+            .list(&JobFilter {
+                backend: Some("slurm".into()),
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     for n in 1..=5 {
         let mut c = charge(&id(n), i64::from(n) * 1_000_001);
@@ -267,7 +300,10 @@ async fn lists_newest_first_with_a_limit_and_ledger_filters() {
         ..LedgerFilter::default()
     };
     assert_eq!(store.total(&window).await.unwrap(), Micros(5_000_005));
-    assert_eq!(store.total(&LedgerFilter::job(&id(1))).await.unwrap(), Micros(1_000_008));
+    assert_eq!(
+        store.total(&LedgerFilter::job(&id(1))).await.unwrap(),
+        Micros(1_000_008)
+    );
     let booked = store.ledger(&all).await.unwrap();
     assert_eq!(booked.len(), 6);
     assert!(booked.windows(2).all(|w| w[0].id < w[1].id));

@@ -12,7 +12,8 @@ pub fn run(ctx: &Context, args: &AdviseArgs) -> Result<ExitCode> {
     catalog.drop_superseded();
     let advice = advise(&profile, &catalog).map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(path) = &args.chart {
-        super::chart::render(&advice, path).with_context(|| format!("--chart {}", path.display()))?;
+        super::chart::render(&advice, path)
+            .with_context(|| format!("--chart {}", path.display()))?;
     }
     if args.json {
         print_json(&advice)?;
@@ -28,7 +29,8 @@ pub fn run(ctx: &Context, args: &AdviseArgs) -> Result<ExitCode> {
 fn build_profile(args: &AdviseArgs) -> Result<Profile> {
     let mut p = match &args.profile {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading profile {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading profile {}", path.display()))?;
             Profile::from_toml(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
         }
         None => Profile::default(),
@@ -39,7 +41,11 @@ fn build_profile(args: &AdviseArgs) -> Result<Profile> {
     if let Some(n) = args.gpus {
         p.gpus = n;
     }
-    let usage_flags = [args.hours_per_month.is_some(), args.utilization.is_some(), !args.demand.is_empty()];
+    let usage_flags = [
+        args.hours_per_month.is_some(),
+        args.utilization.is_some(),
+        !args.demand.is_empty(),
+    ];
     if usage_flags.iter().any(|f| *f) {
         p.usage = Default::default();
         p.usage.gpu_hours_per_month = args.hours_per_month;
@@ -83,11 +89,19 @@ fn build_profile(args: &AdviseArgs) -> Result<Profile> {
             other => bail!("--site: '{other}' is not a site (office or datacenter)"),
         });
     }
-    if p.gpu.is_none() && p.requirement.min_vram_gb.is_none() && p.requirement.min_tflops.is_none() {
-        bail!("say which GPU: --gpu h100 (or a profile with `gpu` or a [requirement]); `ferry gpus` lists them");
+    if p.gpu.is_none() && p.requirement.min_vram_gb.is_none() && p.requirement.min_tflops.is_none()
+    {
+        bail!(
+            "say which GPU: --gpu h100 (or a profile with `gpu` or a [requirement]); `ferry gpus` lists them"
+        );
     }
-    if p.usage.gpu_hours_per_month.is_none() && p.usage.utilization_percent.is_none() && p.usage.demand_gpu_hours.is_none() {
-        bail!("say how much: --hours-per-month, --utilization or --demand (or a profile's [usage])");
+    if p.usage.gpu_hours_per_month.is_none()
+        && p.usage.utilization_percent.is_none()
+        && p.usage.demand_gpu_hours.is_none()
+    {
+        bail!(
+            "say how much: --hours-per-month, --utilization or --demand (or a profile's [usage])"
+        );
     }
     p.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(p)
@@ -95,7 +109,10 @@ fn build_profile(args: &AdviseArgs) -> Result<Profile> {
 
 fn width(args: &AdviseArgs) -> u16 {
     args.width.unwrap_or_else(|| {
-        comfy_table::Table::new().width().filter(|w| *w > 40).unwrap_or(200)
+        comfy_table::Table::new()
+            .width()
+            .filter(|w| *w > 40)
+            .unwrap_or(200)
     })
 }
 
@@ -136,9 +153,13 @@ fn print_report(a: &Advice, args: &AdviseArgs) {
             r.rank,
             r.approach.as_str(),
             c.local_amount(r.total),
-            r.per_useful_gpu_hour.map_or("-".into(), |p| c.local_price(p)),
+            r.per_useful_gpu_hour
+                .map_or("-".into(), |p| c.local_price(p)),
             r.pricing,
-            r.offer.as_deref().map(|o| format!(": {o}")).unwrap_or_default(),
+            r.offer
+                .as_deref()
+                .map(|o| format!(": {o}"))
+                .unwrap_or_default(),
         );
     }
     for e in &a.excluded {

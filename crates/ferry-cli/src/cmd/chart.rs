@@ -25,16 +25,27 @@ fn colour(a: Approach) -> RGBColor {
 pub fn series(e: &CategoryEstimate, horizon: u32) -> Vec<(f64, f64)> {
     (0..=horizon)
         .map(|m| {
-            let y = if m == horizon { e.total } else { e.initial_cost + e.monthly_recurring * f64::from(m) };
+            let y = if m == horizon {
+                e.total
+            } else {
+                e.initial_cost + e.monthly_recurring * f64::from(m)
+            };
             (f64::from(m), y)
         })
         .collect()
 }
 
 pub fn render(advice: &Advice, path: &Path) -> Result<()> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if ext != "svg" && ext != "png" {
-        bail!("the chart is written as .svg or .png, not '{}'", path.display());
+        bail!(
+            "the chart is written as .svg or .png, not '{}'",
+            path.display()
+        );
     }
     let svg = draw_svg(advice)?;
     if ext == "svg" {
@@ -46,7 +57,10 @@ pub fn render(advice: &Advice, path: &Path) -> Result<()> {
     // fontdb maps `sans-serif` to Arial, which Linux hosts rarely have: use a font that is there.
     let family = {
         let db = &options.fontdb;
-        let names: Vec<String> = db.faces().flat_map(|f| f.families.iter().map(|(n, _)| n.clone())).collect();
+        let names: Vec<String> = db
+            .faces()
+            .flat_map(|f| f.families.iter().map(|(n, _)| n.clone()))
+            .collect();
         ["DejaVu Sans", "Liberation Sans", "Noto Sans", "FreeSans"]
             .iter()
             .map(|s| s.to_string())
@@ -54,15 +68,24 @@ pub fn render(advice: &Advice, path: &Path) -> Result<()> {
             .or_else(|| names.first().cloned())
     };
     let Some(family) = family else {
-        bail!("no system fonts to draw the PNG's text (apt-get install fonts-dejavu-core), or write .svg");
+        bail!(
+            "no system fonts to draw the PNG's text (apt-get install fonts-dejavu-core), or write .svg"
+        );
     };
     options.fontdb_mut().set_sans_serif_family(family.clone());
     options.font_family = family;
     let tree = resvg::usvg::Tree::from_str(&svg, &options).context("re-reading the chart's SVG")?;
-    let mut pixmap = resvg::tiny_skia::Pixmap::new(SIZE.0, SIZE.1).context("allocating the image")?;
+    let mut pixmap =
+        resvg::tiny_skia::Pixmap::new(SIZE.0, SIZE.1).context("allocating the image")?;
     pixmap.fill(resvg::tiny_skia::Color::WHITE);
-    resvg::render(&tree, resvg::tiny_skia::Transform::identity(), &mut pixmap.as_mut());
-    pixmap.save_png(path).with_context(|| format!("writing {}", path.display()))?;
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::identity(),
+        &mut pixmap.as_mut(),
+    );
+    pixmap
+        .save_png(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -70,7 +93,8 @@ fn draw_svg(advice: &Advice) -> Result<String> {
     let horizon = advice.workload.horizon_months;
     let c = &advice.currency;
     let shown: Vec<&CategoryEstimate> = advice.estimates.iter().filter(|e| e.available).collect();
-    let lines: Vec<(&CategoryEstimate, Vec<(f64, f64)>)> = shown.iter().map(|e| (*e, series(e, horizon))).collect();
+    let lines: Vec<(&CategoryEstimate, Vec<(f64, f64)>)> =
+        shown.iter().map(|e| (*e, series(e, horizon))).collect();
     let max_y = lines
         .iter()
         .flat_map(|(_, s)| s.iter().map(|p| p.1))
@@ -113,9 +137,15 @@ fn draw_svg(advice: &Advice) -> Result<String> {
                     e.approach.as_str(),
                     e.pricing,
                     c.local_amount(e.total),
-                    if advice.excluded.iter().any(|x| x.approach == e.approach) { " (left out)" } else { "" }
+                    if advice.excluded.iter().any(|x| x.approach == e.approach) {
+                        " (left out)"
+                    } else {
+                        ""
+                    }
                 ))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
+                });
         }
         // Break-even: the month the purchase is paid back by what the cheapest rental would
         // have cost (the model's payback; resale not counted, since it arrives only at the end).
@@ -128,12 +158,22 @@ fn draw_svg(advice: &Advice) -> Result<String> {
                             BLACK.mix(0.6).stroke_width(2),
                         )))
                         .map_err(|e| anyhow::anyhow!("{e}"))?;
-                    format!("buying pays back at month {m:.1} against {} (resale not counted)", b.rental)
+                    format!(
+                        "buying pays back at month {m:.1} against {} (resale not counted)",
+                        b.rental
+                    )
                 }
-                None => format!("buying does not pay back within {horizon} months against {}", b.rental),
+                None => format!(
+                    "buying does not pay back within {horizon} months against {}",
+                    b.rental
+                ),
             };
             chart
-                .draw_series(std::iter::once(Text::new(label, (f64::from(horizon) * 0.02, max_y * 0.97), ("sans-serif", 17))))
+                .draw_series(std::iter::once(Text::new(
+                    label,
+                    (f64::from(horizon) * 0.02, max_y * 0.97),
+                    ("sans-serif", 17),
+                )))
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             chart
                 .draw_series(std::iter::once(Text::new(

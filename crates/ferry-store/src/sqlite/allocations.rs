@@ -42,12 +42,10 @@ pub async fn allocate(
                     id: id.clone(),
                     backend: backend.to_string(),
                     device,
-                    holder: h.parse::<JobId>().map_err(|e| {
-                        StoreError::Corrupt {
-                            row: format!("allocations row of {backend} device {device}"),
-                            field: "job_id",
-                            what: e.to_string(),
-                        }
+                    holder: h.parse::<JobId>().map_err(|e| StoreError::Corrupt {
+                        row: format!("allocations row of {backend} device {device}"),
+                        field: "job_id",
+                        what: e.to_string(),
                     })?,
                 });
             }

@@ -121,14 +121,8 @@ pub async fn list(
     filter: &JobFilter,
 ) -> Result<Vec<JobRecord>, StoreError> {
     let states = (!filter.states.is_empty()).then(|| {
-        serde_json::Value::from(
-            filter
-                .states
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .to_string()
+        serde_json::Value::from(filter.states.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+            .to_string()
     });
     // SQLite reads a negative LIMIT as no limit.
     let limit = filter.limit.map_or(-1, i64::from);
@@ -164,12 +158,11 @@ pub async fn transition(
         .await?
         .ok_or_else(|| StoreError::NotFound { id: id.clone() })?;
     let from = job.state;
-    from.check(to)
-        .map_err(|e| StoreError::IllegalTransition {
-            id: id.clone(),
-            from: e.from,
-            to: e.to,
-        })?;
+    from.check(to).map_err(|e| StoreError::IllegalTransition {
+        id: id.clone(),
+        from: e.from,
+        to: e.to,
+    })?;
     let started = patch.started_at_ms.or(job.started_at_ms);
     let finished = patch.finished_at_ms.or(job.finished_at_ms);
     if let (Some(s), Some(f)) = (started, finished)

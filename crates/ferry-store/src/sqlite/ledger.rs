@@ -46,14 +46,13 @@ pub async fn book(
     .map_err(|e| StoreError::db(op(), e))?
     .rows_affected();
     if inserted == 0 {
-        let booked: i64 = sqlx::query_scalar(
-            "SELECT amount_micros FROM ledger WHERE job_id = ?1 AND kind = ?2",
-        )
-        .bind(id.as_str())
-        .bind(&entry.kind)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| StoreError::db(op(), e))?;
+        let booked: i64 =
+            sqlx::query_scalar("SELECT amount_micros FROM ledger WHERE job_id = ?1 AND kind = ?2")
+                .bind(id.as_str())
+                .bind(&entry.kind)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| StoreError::db(op(), e))?;
         if booked == entry.amount.0 {
             return Ok(false);
         }

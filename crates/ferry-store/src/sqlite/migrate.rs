@@ -62,13 +62,15 @@ pub async fn run(pool: &SqlitePool, label: &str, now_ms: i64) -> Result<(), Stor
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::db(op(&what), e))?;
-        sqlx::query("INSERT INTO schema_version (version, applied_at, description) VALUES (?1, ?2, ?3)")
-            .bind(m.version)
-            .bind(now_ms)
-            .bind(m.description)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| StoreError::db(op(&what), e))?;
+        sqlx::query(
+            "INSERT INTO schema_version (version, applied_at, description) VALUES (?1, ?2, ?3)",
+        )
+        .bind(m.version)
+        .bind(now_ms)
+        .bind(m.description)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| StoreError::db(op(&what), e))?;
         tx.commit()
             .await
             .map_err(|e| StoreError::db(op(&what), e))?;

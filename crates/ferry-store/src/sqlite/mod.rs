@@ -66,7 +66,10 @@ impl SqliteStore {
         SqliteStore::open(&dir.join(DEFAULT_FILE_NAME)).await
     }
 
-    pub async fn open_with(path: &Path, options: &SqliteOptions) -> Result<SqliteStore, StoreError> {
+    pub async fn open_with(
+        path: &Path,
+        options: &SqliteOptions,
+    ) -> Result<SqliteStore, StoreError> {
         let (writer, reader) = connect::file(path, options).await?;
         let store = SqliteStore {
             writer,
@@ -134,7 +137,10 @@ impl SqliteStore {
 
     /// Takes the write lock up front: a deferred transaction that reads and then writes can
     /// fail with SQLITE_BUSY when another process wrote in between, without waiting.
-    async fn begin(&self, op: impl FnOnce() -> String) -> Result<Transaction<'static, Sqlite>, StoreError> {
+    async fn begin(
+        &self,
+        op: impl FnOnce() -> String,
+    ) -> Result<Transaction<'static, Sqlite>, StoreError> {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
@@ -142,7 +148,10 @@ impl SqliteStore {
     }
 }
 
-async fn commit(tx: Transaction<'static, Sqlite>, op: impl FnOnce() -> String) -> Result<(), StoreError> {
+async fn commit(
+    tx: Transaction<'static, Sqlite>,
+    op: impl FnOnce() -> String,
+) -> Result<(), StoreError> {
     tx.commit().await.map_err(|e| StoreError::db(op(), e))
 }
 
@@ -182,7 +191,8 @@ impl Store for SqliteStore {
     }
 
     async fn events(&self, id: &JobId) -> Result<Vec<JobEvent>, StoreError> {
-        let mut conn = connect::acquire(&self.reader, || format!("read events of job {id}")).await?;
+        let mut conn =
+            connect::acquire(&self.reader, || format!("read events of job {id}")).await?;
         let events = events::of(&mut conn, id).await?;
         if events.is_empty() && jobs::get(&mut conn, id).await?.is_none() {
             return Err(StoreError::NotFound { id: id.clone() });

@@ -47,7 +47,10 @@ pub async fn running(store: &dyn Store, n: u32) -> JobId {
         .transition(&j.id, JobState::Starting, &JobPatch::default(), "placing")
         .await
         .unwrap();
-    store.allocate(&j.id, "local", &[2 * n, 2 * n + 1]).await.unwrap();
+    store
+        .allocate(&j.id, "local", &[2 * n, 2 * n + 1])
+        .await
+        .unwrap();
     let patch = JobPatch {
         started_at_ms: Some(T0 + 1_000),
         backend_handle: Some(format!("pid:{}", 4000 + n)),

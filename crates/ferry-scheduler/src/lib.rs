@@ -1,0 +1,452 @@
+//! The scheduler: the queue, each job's lifecycle, recovery after a restart, and the
+//! ledger. It is the only layer that reads a clock.
+//!
+//! Every decision is written to the store before it is acted on, and every action on a
+//! backend is idempotent, so a server killed at any point resumes where it was:
+//! - submit: the job is durable in `Queued` before `submit` returns;
+//! - start: GPUs are allocated and the job moved to `Starting` *then* launched; a crash in
+//!   between leaves a `Starting` job the backend reports `Absent`, and it is launched then;
+//! - end: the final state, the release of the GPUs and the charge are one transaction.
+//!
+//! Queueing is FIFO with EASY backfill: a later job may start out of turn only if it does
+//! not delay the first job in line (it ends before that job could start, or it uses GPUs
+//! that job will not need).
+
+mod payload;
+mod queue;
+
+pub use payload::JobPayload;
+
+use ferry_backend::{Backend, BackendError, LaunchSpec, Observed};
+use ferry_job::{JobId, JobState, Micros};
+use ferry_store::{
+    COMPUTE, JobFilter, JobPatch, JobRecord, LedgerEntry, NewJob, Store, StoreError,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// Where time comes from: the system clock in production, a hand-moved one in tests.
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("job {0}: {1}")]
+    Job(JobId, String),
+}
+
+/// A `Starting` job the backend still reports `Absent` after this long was never launched
+/// (a crash came in between) and is launched again.
+const RELAUNCH_AFTER: Duration = Duration::from_secs(2);
+
+/// What one pass of the scheduler did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Tick {
+    pub started: Vec<JobId>,
+    pub finished: Vec<(JobId, JobState)>,
+    pub relaunched: Vec<JobId>,
+}
+
+pub struct Scheduler {
+    store: Arc<dyn Store>,
+    backend: Arc<dyn Backend>,
+    /// Device indices of the backend's GPUs.
+    devices: Vec<u32>,
+    clock: Arc<dyn Clock>,
+    sequence: AtomicU32,
+}
+
+impl Scheduler {
+    pub fn new(
+        store: Arc<dyn Store>,
+        backend: Arc<dyn Backend>,
+        devices: Vec<u32>,
+        clock: Arc<dyn Clock>,
+    ) -> Scheduler {
+        Scheduler {
+            store,
+            backend,
+            devices,
+            clock,
+            sequence: AtomicU32::new(0),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// A fresh job id (time-ordered, unique within this process).
+    pub fn new_id(&self) -> JobId {
+        JobId::new(
+            self.clock.now_ms().max(0) as u64,
+            self.sequence.fetch_add(1, Ordering::Relaxed) % (1 << 20),
+        )
+    }
+
+    /// Queues a job durably. A job asking for more GPUs than the backend has is refused
+    /// here, before anything is stored.
+    pub async fn submit(&self, job: NewJob) -> Result<JobRecord, SchedulerError> {
+        let payload = JobPayload::from_value(&job.task)
+            .map_err(|e| SchedulerError::Job(job.id.clone(), e))?;
+        if payload.gpus as usize > self.devices.len() {
+            return Err(SchedulerError::Job(
+                job.id.clone(),
+                format!(
+                    "asks for {} GPUs; {} has {}",
+                    payload.gpus,
+                    self.backend.id(),
+                    self.devices.len()
+                ),
+            ));
+        }
+        self.store.submit(&job).await?;
+        let rec = self.store.get(&job.id).await?;
+        rec.ok_or_else(|| SchedulerError::Job(job.id, "vanished right after submission".into()))
+    }
+
+    /// Cancels a job: a queued one at once; a running one is signalled and recorded as
+    /// cancelled (with its charge) when the backend confirms its end.
+    pub async fn cancel(&self, id: &JobId) -> Result<JobRecord, SchedulerError> {
+        let rec = self
+            .store
+            .get(id)
+            .await?
+            .ok_or_else(|| SchedulerError::Job(id.clone(), "no such job".into()))?;
+        match rec.state {
+            JobState::Queued => {
+                let now = self.clock.now_ms();
+                let patch = JobPatch {
+                    finished_at_ms: Some(now),
+                    reason: Some("cancelled before it started".into()),
+                    ..JobPatch::default()
+                };
+                Ok(self
+                    .store
+                    .finish(
+                        id,
+                        JobState::Cancelled,
+                        &patch,
+                        "cancelled while queued",
+                        None,
+                    )
+                    .await?)
+            }
+            JobState::Starting | JobState::Running => {
+                self.backend.cancel(id).await?;
+                Ok(rec)
+            }
+            _ => Ok(rec),
+        }
+    }
+
+    /// One pass: brings every unfinished job up to date with its backend, then starts what
+    /// the queue allows. Called on a timer, after each submission, and at start-up (which
+    /// is the whole of recovery after a crash).
+    pub async fn tick(&self) -> Result<Tick, SchedulerError> {
+        let mut report = Tick::default();
+        let unfinished = self.store.list(&JobFilter::unfinished()).await?;
+        for rec in unfinished
+            .iter()
+            .filter(|r| matches!(r.state, JobState::Starting | JobState::Running))
+        {
+            self.reconcile(rec, &mut report).await?;
+        }
+        self.release_strays(&unfinished).await?;
+        self.start_queued(&mut report).await?;
+        Ok(report)
+    }
+
+    async fn reconcile(&self, rec: &JobRecord, report: &mut Tick) -> Result<(), SchedulerError> {
+        let now = self.clock.now_ms();
+        match self.backend.status(&rec.id).await? {
+            Observed::Pending => {}
+            Observed::Running { since_ms } => {
+                if rec.state == JobState::Starting {
+                    let patch = JobPatch {
+                        started_at_ms: Some(since_ms as i64),
+                        ..JobPatch::default()
+                    };
+                    self.store
+                        .transition(&rec.id, JobState::Running, &patch, "the job started")
+                        .await?;
+                }
+            }
+            Observed::Exited {
+                code,
+                signal,
+                timed_out,
+                cancelled,
+                started_ms,
+                finished_ms,
+            } => {
+                if rec.state == JobState::Starting {
+                    let patch = JobPatch {
+                        started_at_ms: Some(started_ms as i64),
+                        ..JobPatch::default()
+                    };
+                    self.store
+                        .transition(&rec.id, JobState::Running, &patch, "the job started")
+                        .await?;
+                }
+                let (state, reason) = if cancelled {
+                    (JobState::Cancelled, "cancelled".to_string())
+                } else if timed_out {
+                    let limit = rec
+                        .max_runtime_s
+                        .map(|s| format!(" ({s} s)"))
+                        .unwrap_or_default();
+                    (
+                        JobState::TimedOut,
+                        format!("stopped at its maximum runtime{limit}"),
+                    )
+                } else if code == Some(0) {
+                    (JobState::Succeeded, "exit code 0".to_string())
+                } else if let Some(c) = code {
+                    (JobState::Failed, format!("exit code {c}"))
+                } else {
+                    (
+                        JobState::Failed,
+                        format!(
+                            "killed by signal {}",
+                            signal.map_or("?".into(), |s| s.to_string())
+                        ),
+                    )
+                };
+                self.finish(
+                    rec,
+                    state,
+                    code,
+                    reason,
+                    started_ms as i64,
+                    finished_ms as i64,
+                )
+                .await?;
+                report.finished.push((rec.id.clone(), state));
+            }
+            Observed::Absent => {
+                // Recorded as starting but never launched: a crash came in between.
+                if now - rec.updated_at_ms >= RELAUNCH_AFTER.as_millis() as i64
+                    || rec.state == JobState::Starting
+                {
+                    self.launch(rec).await?;
+                    report.relaunched.push(rec.id.clone());
+                }
+            }
+            Observed::Unknown => {
+                let started = rec.started_at_ms.unwrap_or(now);
+                let reason = "its supervisor vanished without recording an end (host restarted?); charged until it was found missing".to_string();
+                self.finish(rec, JobState::Lost, None, reason, started, now)
+                    .await?;
+                report.finished.push((rec.id.clone(), JobState::Lost));
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        rec: &JobRecord,
+        state: JobState,
+        code: Option<i32>,
+        reason: String,
+        started_ms: i64,
+        finished_ms: i64,
+    ) -> Result<(), SchedulerError> {
+        let ms = (finished_ms - started_ms).max(0);
+        let amount = charge(rec.placement.price_per_hour, ms);
+        let entry = LedgerEntry {
+            job_id: rec.id.clone(),
+            at_ms: finished_ms,
+            kind: COMPUTE.into(),
+            amount,
+            description: format!(
+                "{:.3} h on {} at {}/h",
+                ms as f64 / 3_600_000.0,
+                rec.placement.offer,
+                rec.placement.price_per_hour
+            ),
+        };
+        let patch = JobPatch {
+            finished_at_ms: Some(finished_ms),
+            exit_code: code,
+            reason: Some(reason.clone()),
+            ..JobPatch::default()
+        };
+        self.store
+            .finish(&rec.id, state, &patch, &reason, Some(&entry))
+            .await?;
+        self.backend.release(&rec.id).await?;
+        Ok(())
+    }
+
+    /// GPUs held by jobs that are not running (a crash between allocating and starting).
+    async fn release_strays(&self, unfinished: &[JobRecord]) -> Result<(), SchedulerError> {
+        for (_, job) in self.store.held_devices(self.backend.id()).await? {
+            let active = unfinished
+                .iter()
+                .any(|r| r.id == job && matches!(r.state, JobState::Starting | JobState::Running));
+            if !active {
+                self.store.release(&job).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn start_queued(&self, report: &mut Tick) -> Result<(), SchedulerError> {
+        let now = self.clock.now_ms();
+        let mut queued = self
+            .store
+            .list(&JobFilter {
+                states: vec![JobState::Queued],
+                ..JobFilter::default()
+            })
+            .await?;
+        queued.sort_by(|a, b| (a.submitted_at_ms, &a.id).cmp(&(b.submitted_at_ms, &b.id)));
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let held: Vec<u32> = self
+            .store
+            .held_devices(self.backend.id())
+            .await?
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        let mut free: Vec<u32> = self
+            .devices
+            .iter()
+            .copied()
+            .filter(|d| !held.contains(d))
+            .collect();
+        let running = self
+            .store
+            .list(&JobFilter {
+                states: vec![JobState::Starting, JobState::Running],
+                ..JobFilter::default()
+            })
+            .await?;
+        let running: Vec<queue::Running> = running
+            .iter()
+            .map(|r| queue::Running {
+                gpus: r.gpus.as_ref().map_or(0, |g| g.len() as u32),
+                ends_ms: expected_duration_ms(r).map(|d| r.started_at_ms.unwrap_or(now) + d),
+            })
+            .collect();
+        let waiting: Vec<queue::Waiting> = queued
+            .iter()
+            .map(|r| queue::Waiting {
+                gpus: JobPayload::from_value(&r.task).map_or(0, |p| p.gpus),
+                duration_ms: expected_duration_ms(r),
+            })
+            .collect();
+        for i in queue::choose(now, free.len() as u32, &running, &waiting) {
+            let rec = &queued[i];
+            let need = waiting[i].gpus as usize;
+            let gpus: Vec<u32> = free.drain(..need).collect();
+            self.store
+                .allocate(&rec.id, self.backend.id(), &gpus)
+                .await?;
+            let patch = JobPatch {
+                gpus: Some(gpus),
+                ..JobPatch::default()
+            };
+            let rec = self
+                .store
+                .transition(&rec.id, JobState::Starting, &patch, "starting")
+                .await?;
+            match self.launch(&rec).await {
+                Ok(()) => report.started.push(rec.id.clone()),
+                Err(e) => {
+                    let patch = JobPatch {
+                        finished_at_ms: Some(now),
+                        reason: Some(e.to_string()),
+                        ..JobPatch::default()
+                    };
+                    self.store
+                        .finish(
+                            &rec.id,
+                            JobState::Failed,
+                            &patch,
+                            &format!("could not start: {e}"),
+                            None,
+                        )
+                        .await?;
+                    report.finished.push((rec.id.clone(), JobState::Failed));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn launch(&self, rec: &JobRecord) -> Result<(), SchedulerError> {
+        let p = JobPayload::from_value(&rec.task)
+            .map_err(|e| SchedulerError::Job(rec.id.clone(), e))?;
+        let spec = LaunchSpec {
+            job: rec.id.clone(),
+            name: rec.name.clone(),
+            workdir: p.workdir.clone(),
+            envs: p.envs.clone(),
+            setup: p.setup.clone(),
+            run: p.run.clone(),
+            gpus: rec.gpus.clone().unwrap_or_default(),
+            max_runtime: rec
+                .max_runtime_s
+                .map(|s| Duration::from_secs(s.max(0) as u64)),
+        };
+        self.backend.launch(&spec).await?;
+        Ok(())
+    }
+}
+
+/// What `ms` of use costs at `per_hour`, in exact integers, rounded half up once.
+pub fn charge(per_hour: Micros, ms: i64) -> Micros {
+    let exact = i128::from(per_hour.0) * i128::from(ms.max(0));
+    Micros(((exact + 1_800_000) / 3_600_000) as i64)
+}
+
+fn expected_duration_ms(r: &JobRecord) -> Option<i64> {
+    let from_task = JobPayload::from_value(&r.task)
+        .ok()
+        .and_then(|p| p.estimated_hours)
+        .map(|h| (h * 3_600_000.0) as i64);
+    let limit = r.max_runtime_s.map(|s| s * 1000);
+    match (from_task, limit) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charges_are_exact_integers() {
+        assert_eq!(charge(Micros(3_990_000), 3_600_000), Micros(3_990_000));
+        assert_eq!(charge(Micros(3_990_000), 90_000), Micros(99_750));
+        assert_eq!(charge(Micros(1), 1_800_000), Micros(1)); // half rounds up
+        assert_eq!(charge(Micros(1), 1_799_999), Micros(0));
+        assert_eq!(charge(Micros(55_040_000), -5), Micros(0));
+    }
+}
