@@ -35,6 +35,11 @@ pub enum Command {
         after_help = "Examples:\n  ferry advise --gpu h100 --gpus 8 --hours-per-month 400 --months 36 --chart cost.svg\n  ferry advise --profile examples/profiles/phd-student.toml\n  ferry advise --gpu 4090 --utilization 40 --site office --currency CAD --json\n  ferry advise --gpu h100 --gpus 64 --demand 21504,0,0,21504,0,0 --months 6 --interruptible\n\nProfiles (TOML) hold everything the flags do and more; flags override the file. Every default and its source: docs/cost-model.md."
     )]
     Advise(Box<AdviseArgs>),
+    /// Plan where a task runs: every placement that fits, ranked by expected cost within the task's limits.
+    #[command(
+        after_help = "Examples:\n  ferry launch task.yaml --dry-run\n  ferry launch task.yaml --dry-run --json\n\nTask files are a subset of SkyPilot's task YAML (name, resources with accelerators: A100:8, cpus, memory, cloud/infra, region, use_spot, disk_size, any_of; num_nodes, envs, workdir, file_mounts, setup, run) plus Ferry's keys: estimated_hours, max_price, deadline, categories, budget.\n\nThis release plans; running the chosen placement arrives with the Ferry server."
+    )]
+    Launch(Box<LaunchArgs>),
     /// The price catalog: where each provider's prices come from, refreshing them, checking a file.
     Catalog {
         #[command(subcommand)]
@@ -140,6 +145,21 @@ pub struct OffersArgs {
     pub max_age_days: Option<u32>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LaunchArgs {
+    /// The task file (YAML).
+    pub task: PathBuf,
+    /// Print the ranked plan and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Placements to show (0 = all).
+    #[arg(long, default_value_t = 15)]
+    pub limit: usize,
+    /// The plan as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

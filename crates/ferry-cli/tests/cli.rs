@@ -700,3 +700,73 @@ fn advise_bad_input_names_the_field() {
     std::fs::write(&bad, "gpu = \"h100\"\nhorizon_month = 12\n").unwrap();
     fails(&["advise", "--profile", bad.to_str().unwrap()], "line 2");
 }
+
+#[test]
+fn launch_dry_run_ranks_placements_and_bad_tasks_are_named() {
+    let env = Env::new();
+    let task = env.path("task.yaml");
+    std::fs::write(&task, "name: finetune\nresources:\n  accelerators: A100:8\nestimated_hours: 10\nmax_price: 30\nrun: python train.py\n").unwrap();
+    env.ferry()
+        .args(["launch", "--dry-run"])
+        .arg(&task)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("Task finetune: A100:8; 10 h.")
+                .and(predicate::str::contains("backend not configured")),
+        );
+    let out = env
+        .ferry()
+        .args(["launch", "--dry-run", "--json"])
+        .arg(&task)
+        .output()
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let feasible: Vec<f64> = plan["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["excluded"].as_array().unwrap().is_empty())
+        .map(|c| c["price_per_hour"].as_f64().unwrap())
+        .collect();
+    assert!(!feasible.is_empty() && feasible.iter().all(|p| *p <= 30.0));
+    assert!(feasible.windows(2).all(|w| w[0] <= w[1]));
+
+    // Running is not wired yet: said plainly, non-zero.
+    env.ferry()
+        .arg("launch")
+        .arg(&task)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("not wired up in this release"));
+
+    std::fs::write(
+        &task,
+        "name: x\nresources:\n  acelerators: A100:8\nrun: echo\n",
+    )
+    .unwrap();
+    env.ferry()
+        .args(["launch", "--dry-run"])
+        .arg(&task)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "task.yaml:3:3: acelerators: unknown key; did you mean `accelerators`?",
+        ));
+    std::fs::write(&task, "workdir: nowhere\nrun: echo\n").unwrap();
+    env.ferry()
+        .args(["launch", "--dry-run"])
+        .arg(&task)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("workdir").and(predicate::str::contains("does not exist")),
+        );
+    std::fs::write(&task, "resources:\n  accelerators: H100:64\nrun: echo\n").unwrap();
+    env.ferry()
+        .args(["launch", "--dry-run"])
+        .arg(&task)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("No placement fits"));
+}

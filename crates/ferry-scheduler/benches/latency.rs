@@ -26,21 +26,40 @@ fn summary(name: &str, mut ms: Vec<f64>) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let root = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&root.path().join("ferry.db")).await.unwrap();
+    let store = SqliteStore::open(&root.path().join("ferry.db"))
+        .await
+        .unwrap();
     let backend = LocalBackend::new(
         root.path().to_path_buf(),
         declared(1, "bench GPU", 24.0),
         vec![env!("CARGO_BIN_EXE_ferry-test-supervise").into()],
     );
-    let s = Scheduler::new(Arc::new(store), Arc::new(backend), vec![0], Arc::new(SystemClock));
+    let s = Scheduler::new(
+        Arc::new(store),
+        Arc::new(backend),
+        vec![0],
+        Arc::new(SystemClock),
+    );
     let mut latencies = vec![];
     for _ in 0..RUNS {
         let job = NewJob {
             id: s.new_id(),
             name: "bench".into(),
-            task: JobPayload { gpus: 1, workdir: None, envs: Default::default(), setup: None, run: "sleep 0.05".into(), estimated_hours: None }
-                .to_value(),
-            placement: Placement { backend: "local".into(), provider: "owned".into(), offer: "this host".into(), price_per_hour: Micros(1_000_000) },
+            task: JobPayload {
+                gpus: 1,
+                workdir: None,
+                envs: Default::default(),
+                setup: None,
+                run: "sleep 0.05".into(),
+                estimated_hours: None,
+            }
+            .to_value(),
+            placement: Placement {
+                backend: "local".into(),
+                provider: "owned".into(),
+                offer: "this host".into(),
+                price_per_hour: Micros(1_000_000),
+            },
             submitted_at_ms: SystemClock.now_ms(),
             max_runtime_s: None,
         };
@@ -58,18 +77,32 @@ async fn main() {
         // Let it finish so the next job has the GPU.
         loop {
             s.tick().await.unwrap();
-            if s.store().get(&id).await.unwrap().unwrap().state.is_terminal() {
+            if s.store()
+                .get(&id)
+                .await
+                .unwrap()
+                .unwrap()
+                .state
+                .is_terminal()
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
-    summary("ferry submit-to-running (local backend, durable store)", latencies);
+    summary(
+        "ferry submit-to-running (local backend, durable store)",
+        latencies,
+    );
 
     let mut direct = vec![];
     for _ in 0..RUNS {
         let t = Instant::now();
-        std::process::Command::new("bash").arg("-c").arg("true").status().unwrap();
+        std::process::Command::new("bash")
+            .arg("-c")
+            .arg("true")
+            .status()
+            .unwrap();
         direct.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     summary("plain `bash -c true` spawn-and-exit, for scale", direct);

@@ -3,6 +3,7 @@ mod catalog;
 mod chart;
 mod config;
 mod gpus;
+mod launch;
 mod offers;
 
 use crate::cli::{CatalogCommand, Cli, Command, ConfigCommand};
@@ -16,6 +17,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gpus(args) => gpus::run(&ctx, &args),
         Command::Offers(args) => offers::run(&ctx, &args),
         Command::Advise(args) => advise::run(&ctx, &args),
+        Command::Launch(args) => launch::run(&ctx, &args),
         Command::Catalog { command } => match command {
             CatalogCommand::Status { json } => catalog::status(&ctx, json),
             CatalogCommand::Refresh { provider, json } => catalog::refresh(&ctx, &provider, json),

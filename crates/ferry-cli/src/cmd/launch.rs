@@ -1,0 +1,183 @@
+use super::print_json;
+use crate::cli::LaunchArgs;
+use crate::context::Context;
+use crate::table;
+use anyhow::{Result, bail};
+use ferry_catalog::{Category, GpuId};
+use ferry_optimizer::{EnabledBackend, Plan, default_owned_price_per_gpu_hour, place};
+use ferry_task::Task;
+use std::process::ExitCode;
+
+pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
+    let file = args.task.display().to_string();
+    let task = Task::from_file(&args.task)?;
+    let base = args
+        .task
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    task.check_paths(base, &file)?;
+    let mut catalog = ctx.catalog()?;
+    catalog.drop_superseded();
+    let here = this_host(ctx, &catalog);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let plan = place(&task, &catalog, std::slice::from_ref(&here), now);
+
+    if args.json {
+        print_json(&plan)?;
+    } else {
+        print_plan(&task, &plan, args.limit);
+    }
+    if !args.dry_run {
+        bail!(
+            "running work is not wired up in this release: the Ferry server, which runs the chosen placement and books its cost, comes next. Use --dry-run to see the plan."
+        );
+    }
+    if plan.candidates.iter().all(|c| !c.feasible()) {
+        eprintln!("No placement fits this task: each candidate's reason is listed above.");
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// This host as a backend: its GPUs from NVML (none without a driver), priced from an
+/// `[[owned]]` entry without a `host`, else at a stated default.
+fn this_host(ctx: &Context, catalog: &ferry_catalog::Catalog) -> EnabledBackend {
+    let detected = ferry_backend::gpu::detect_nvml();
+    let mut gpus: Vec<(GpuId, u32)> = vec![];
+    for d in &detected.devices {
+        if let Ok(id) = catalog.table.resolve_one(&d.name) {
+            match gpus.iter_mut().find(|(g, _)| *g == id) {
+                Some((_, n)) => *n += 1,
+                None => gpus.push((id, 1)),
+            }
+        }
+    }
+    let (price, basis) = match gpus.first() {
+        None => (
+            None,
+            format!(
+                "this host: no GPU ({}); CPU time is not priced",
+                detected.detail
+            ),
+        ),
+        Some((id, _)) => {
+            let owned = ctx
+                .config
+                .owned_offers(catalog.table, ctx.today)
+                .into_iter()
+                .find(|o| o.gpu == *id && o.instance_type == "this host");
+            match owned {
+                Some(o) => (
+                    o.price_hour.map(|p| p / f64::from(o.gpu_count)),
+                    format!("this host, [[owned]] {}: {}", o.offering, o.source),
+                ),
+                None => {
+                    let (p, why) = default_owned_price_per_gpu_hour(catalog, *id);
+                    (Some(p), why)
+                }
+            }
+        }
+    };
+    EnabledBackend {
+        id: "local".into(),
+        category: Category::Owned,
+        gpus,
+        price_per_gpu_hour: price,
+        price_basis: basis,
+        provider: None,
+    }
+}
+
+fn print_plan(task: &Task, plan: &Plan, limit: usize) {
+    let wants: Vec<String> = task
+        .resources
+        .iter()
+        .map(|r| {
+            if r.accelerators.is_empty() {
+                "CPU only".to_string()
+            } else {
+                r.accelerators
+                    .iter()
+                    .map(|a| format!("{}:{}", a.name, a.count))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            }
+        })
+        .collect();
+    println!(
+        "Task {}: {}; {} h{}.",
+        task.name,
+        wants.join(" / "),
+        plan.hours,
+        if plan.hours_defaulted {
+            " (no estimated_hours: 1 h assumed)"
+        } else {
+            ""
+        }
+    );
+    let mut tb = table::new(&[
+        "#",
+        "RUNS ON",
+        "CATEGORY",
+        "WHERE",
+        "GPUS",
+        "$/H",
+        "EXPECTED $",
+        "NOTE",
+    ]);
+    let shown = if limit == 0 {
+        plan.candidates.len()
+    } else {
+        limit.min(plan.candidates.len())
+    };
+    for (i, c) in plan.candidates.iter().take(shown).enumerate() {
+        let note = if !c.excluded.is_empty() {
+            format!("excluded: {}", c.excluded.join("; "))
+        } else {
+            c.notes.join("; ")
+        };
+        tb.add_row(vec![
+            if Some(i) == plan.chosen {
+                "→".into()
+            } else {
+                (i + 1).to_string()
+            },
+            c.backend.clone().unwrap_or_else(|| "-".into()),
+            c.category.to_string(),
+            format!("{} {} {}", c.provider, c.region, c.instance),
+            format!("{} {}", c.gpus, c.gpu.as_deref().unwrap_or("")),
+            table::money(Some(c.price_per_hour)),
+            table::money(Some(c.expected_usd)),
+            note,
+        ]);
+    }
+    table::align_right(&mut tb, &[5, 6]);
+    println!("{tb}");
+    match plan.chosen.map(|i| &plan.candidates[i]) {
+        Some(c) => println!(
+            "Best placement Ferry can run: {} ({}), expected ${:.2}. {}",
+            c.backend.as_deref().unwrap_or("-"),
+            c.instance,
+            c.expected_usd,
+            c.source
+        ),
+        None => {
+            if let Some(c) = plan.candidates.iter().find(|c| c.feasible()) {
+                println!(
+                    "Cheapest fit: {} {} {} at ${:.2}/h (backend not configured); no configured backend can run this task.",
+                    c.provider, c.region, c.instance, c.price_per_hour
+                );
+            }
+        }
+    }
+    if shown < plan.candidates.len() {
+        println!(
+            "{} more placements (--limit 0 shows all).",
+            plan.candidates.len() - shown
+        );
+    }
+    println!("Egress is counted as $0: task files give no data volumes yet.");
+}
