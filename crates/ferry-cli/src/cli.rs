@@ -35,11 +35,44 @@ pub enum Command {
         after_help = "Examples:\n  ferry advise --gpu h100 --gpus 8 --hours-per-month 400 --months 36 --chart cost.svg\n  ferry advise --profile examples/profiles/phd-student.toml\n  ferry advise --gpu 4090 --utilization 40 --site office --currency CAD --json\n  ferry advise --gpu h100 --gpus 64 --demand 21504,0,0,21504,0,0 --months 6 --interruptible\n\nProfiles (TOML) hold everything the flags do and more; flags override the file. Every default and its source: docs/cost-model.md."
     )]
     Advise(Box<AdviseArgs>),
-    /// Plan where a task runs: every placement that fits, ranked by expected cost within the task's limits.
+    /// Run a task: rank every placement that fits by expected cost, then run it on the best configured one.
     #[command(
         after_help = "Examples:\n  ferry launch task.yaml --dry-run\n  ferry launch task.yaml --dry-run --json\n\nTask files are a subset of SkyPilot's task YAML (name, resources with accelerators: A100:8, cpus, memory, cloud/infra, region, use_spot, disk_size, any_of; num_nodes, envs, workdir, file_mounts, setup, run) plus Ferry's keys: estimated_hours, max_price, deadline, categories, budget.\n\nThis release plans; running the chosen placement arrives with the Ferry server."
     )]
     Launch(Box<LaunchArgs>),
+    /// Jobs: what is queued, running and finished.
+    Status {
+        /// Show at most this many jobs (most recent first).
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A job's output (stdout and stderr, interleaved).
+    Logs {
+        job: String,
+        /// Keep printing until the job ends.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Stop a job and everything it started; a queued job is removed from the queue.
+    Cancel { job: String },
+    /// What the work cost, from the ledger (exact to the micro-dollar).
+    Cost {
+        /// Group by job, backend or day.
+        #[arg(long, default_value = "job")]
+        by: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The Ferry server: runs the jobs and keeps the ledger; started on demand.
+    Server {
+        #[command(subcommand)]
+        command: ServerCommand,
+    },
+    /// Runs one job's supervisor (started by the server; not for direct use).
+    #[command(name = "__supervise", hide = true)]
+    Supervise { dir: PathBuf },
     /// The price catalog: where each provider's prices come from, refreshing them, checking a file.
     Catalog {
         #[command(subcommand)]
@@ -154,6 +187,12 @@ pub struct LaunchArgs {
     /// Print the ranked plan and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Submit and return at once instead of following the job's output.
+    #[arg(long)]
+    pub detach: bool,
+    /// Stop the job after this long: `90m`, `12h` (default: config local.max_runtime_hours).
+    #[arg(long, value_name = "DURATION")]
+    pub max_runtime: Option<String>,
     /// Placements to show (0 = all).
     #[arg(long, default_value_t = 15)]
     pub limit: usize,
@@ -249,6 +288,22 @@ malformed answer leaves that provider's cache untouched.\n\nExamples:\n  ferry c
     },
     /// Validate an offer file (the catalog's CSV columns); every bad row is named by line.
     Check { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Run the server in the foreground.
+    Run {
+        /// Address to listen on (default 127.0.0.1 on a free port; keep it on loopback unless a proxy guards it).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: String,
+    },
+    /// Start it in the background (if it is not running).
+    Start,
+    /// Stop it; running jobs carry on under their supervisors and are picked up at the next start.
+    Stop,
+    /// Whether it runs, where, and with which GPUs.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]

@@ -60,6 +60,28 @@ impl Context {
     }
 }
 
+impl Context {
+    /// This host's GPUs: declared in the config (`[local] declared_gpus`), else from NVML.
+    pub fn local_gpus(&self) -> ferry_backend::GpuDetection {
+        match self.config.local.declared_gpus {
+            Some(n) => {
+                let name = self
+                    .config
+                    .local
+                    .declared_gpu
+                    .clone()
+                    .unwrap_or_else(|| "RTX 4090".into());
+                let table = ferry_catalog::GpuTable::embedded();
+                let vram = table
+                    .resolve_one(&name)
+                    .map_or(0.0, |id| table.get(id).vram_gb);
+                ferry_backend::gpu::declared(n, &name, vram)
+            }
+            None => ferry_backend::gpu::detect_nvml(),
+        }
+    }
+}
+
 /// Today's date (UTC). `FERRY_TODAY=YYYY-MM-DD` pins it, for reproducible reports and tests.
 pub fn today() -> Result<Date> {
     if let Ok(s) = std::env::var("FERRY_TODAY") {

@@ -1,6 +1,7 @@
 //! `ferry`: a thin binary over Ferry's library crates.
 
 mod cli;
+mod client;
 mod cmd;
 mod context;
 mod table;

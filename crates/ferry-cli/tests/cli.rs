@@ -1,53 +1,13 @@
 //! The real `ferry` binary, with its config, cache and data directories in a temporary
 //! folder and today's date pinned.
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        Env {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn path(&self, p: &str) -> std::path::PathBuf {
-        self.dir.path().join(p)
-    }
-
-    fn config(&self, text: &str) -> &Env {
-        std::fs::write(self.path("config.toml"), text).unwrap();
-        self
-    }
-
-    fn ferry(&self) -> Command {
-        let mut c = Command::cargo_bin("ferry").unwrap();
-        c.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("FERRY_CONFIG", self.path("config.toml"))
-            .env("FERRY_CACHE_DIR", self.path("cache"))
-            .env("FERRY_DATA_DIR", self.path("data"))
-            .env("FERRY_TODAY", "2026-11-23");
-        c
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let out = self.ferry().args(args).arg("--json").output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
+mod common;
+use common::Env;
 
 fn offers(v: &Value) -> &Vec<Value> {
     v["offers"].as_array().unwrap()
@@ -738,7 +698,9 @@ fn launch_dry_run_ranks_placements_and_bad_tasks_are_named() {
         .arg(&task)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("not wired up in this release"));
+        .stderr(predicate::str::contains(
+            "no configured backend can run this task",
+        ));
 
     std::fs::write(
         &task,

@@ -9,6 +9,6 @@ mod schema;
 
 pub use paths::{Paths, PathsError};
 pub use schema::{
-    AcademicAllocation, CatalogSettings, Config, ConfigError, KNOWN_PROVIDERS, OwnedMachine,
-    ProviderSettings, mask_secret,
+    AcademicAllocation, CatalogSettings, Config, ConfigError, KNOWN_PROVIDERS, LocalSettings,
+    OwnedMachine, ProviderSettings, mask_secret,
 };

@@ -34,6 +34,22 @@ pub struct Config {
     pub owned: Vec<OwnedMachine>,
     #[serde(default)]
     pub academic: Vec<AcademicAllocation>,
+    #[serde(default)]
+    pub local: LocalSettings,
+}
+
+/// This host, as the `local` backend sees it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSettings {
+    /// Declare this many GPUs instead of detecting them (as Slurm sites declare fake GRES):
+    /// for trying Ferry's queueing on a host without GPUs. Jobs see the indices in
+    /// `CUDA_VISIBLE_DEVICES`, but no device backs them.
+    pub declared_gpus: Option<u32>,
+    /// The model of the declared GPUs (default "RTX 4090").
+    pub declared_gpu: Option<String>,
+    /// Longest a job may run before it is stopped, hours (`ferry launch --max-runtime` overrides).
+    pub max_runtime_hours: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -246,6 +262,21 @@ impl Config {
                     invalid(format!("owned[{i}].purchased ({})", m.name), e.to_string())
                 })?;
             }
+        }
+        if let Some(g) = &self.local.declared_gpu {
+            table
+                .resolve_one(g)
+                .map_err(|e| invalid("local.declared_gpu".into(), e))?;
+        }
+        if self
+            .local
+            .max_runtime_hours
+            .is_some_and(|h| h.is_nan() || h <= 0.0)
+        {
+            return Err(invalid(
+                "local.max_runtime_hours".into(),
+                "must be > 0".into(),
+            ));
         }
         for (i, a) in self.academic.iter().enumerate() {
             if a.account.trim().is_empty() {

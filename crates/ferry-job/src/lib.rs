@@ -2,7 +2,7 @@
 //!
 //! Money is integer micro-dollars ([`Micros`]): models may use floats, the ledger never does.
 
-mod id;
+pub mod id;
 mod money;
 mod state;
 

@@ -27,25 +27,104 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
 
     if args.json {
         print_json(&plan)?;
-    } else {
+    } else if args.dry_run || !args.detach {
         print_plan(&task, &plan, args.limit);
-    }
-    if !args.dry_run {
-        bail!(
-            "running work is not wired up in this release: the Ferry server, which runs the chosen placement and books its cost, comes next. Use --dry-run to see the plan."
-        );
     }
     if plan.candidates.iter().all(|c| !c.feasible()) {
         eprintln!("No placement fits this task: each candidate's reason is listed above.");
         return Ok(ExitCode::from(1));
     }
-    Ok(ExitCode::SUCCESS)
+    if args.dry_run {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(chosen) = plan.chosen.map(|i| &plan.candidates[i]) else {
+        bail!(
+            "no configured backend can run this task (this release runs work on this host); the plan above ranks where it could run"
+        );
+    };
+    let max_runtime_s = match &args.max_runtime {
+        Some(d) => Some(parse_duration_s(d)?),
+        None => ctx
+            .config
+            .local
+            .max_runtime_hours
+            .map(|h| (h * 3600.0) as i64),
+    };
+    let workdir = task
+        .check_paths(base, &file)?
+        .map(|w| w.canonicalize())
+        .transpose()?;
+    let request = ferry_server::SubmitRequest {
+        name: task.name.clone(),
+        payload: ferry_scheduler::JobPayload {
+            gpus: chosen.gpus,
+            workdir,
+            envs: task.envs.clone(),
+            setup: task.setup.clone(),
+            run: task.run.clone(),
+            estimated_hours: task.estimated_hours,
+        },
+        placement: ferry_store::Placement {
+            backend: chosen.backend.clone().unwrap_or_default(),
+            provider: "owned".into(),
+            offer: chosen.source.clone(),
+            price_per_hour: ferry_job::Micros::from_usd(chosen.price_per_hour)?,
+        },
+        max_runtime_s,
+    };
+    let client = crate::client::Client::connect_or_start(&ctx.paths.data_dir)?;
+    let rec: ferry_store::JobRecord = client.post("/v1/jobs", &request)?;
+    eprintln!(
+        "ferry: job {} {} on {} ({}/h)",
+        rec.id, rec.state, rec.placement.backend, rec.placement.price_per_hour
+    );
+    if args.detach {
+        println!("{}", rec.id);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let end = super::jobs::print_logs(&client, rec.id.as_str(), true)?
+        .expect("following returns the end");
+    eprintln!(
+        "ferry: job {} {}{}",
+        end.id,
+        end.state,
+        end.reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    Ok(match (end.state, end.exit_code) {
+        (ferry_job::JobState::Succeeded, _) => ExitCode::SUCCESS,
+        (_, Some(code)) if (1..=255).contains(&code) => ExitCode::from(code as u8),
+        _ => ExitCode::from(1),
+    })
+}
+
+/// `90m`, `12h`, `2d`, `3600` (seconds).
+fn parse_duration_s(s: &str) -> Result<i64> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len()));
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--max-runtime: '{s}' is not a duration (e.g. 90m, 12h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86_400.0,
+        _ => bail!("--max-runtime: unknown unit in '{s}' (s, m, h or d)"),
+    };
+    if secs.is_nan() || secs < 1.0 {
+        bail!("--max-runtime: must be at least 1 s");
+    }
+    Ok(secs as i64)
 }
 
 /// This host as a backend: its GPUs from NVML (none without a driver), priced from an
 /// `[[owned]]` entry without a `host`, else at a stated default.
-fn this_host(ctx: &Context, catalog: &ferry_catalog::Catalog) -> EnabledBackend {
-    let detected = ferry_backend::gpu::detect_nvml();
+pub fn this_host(ctx: &Context, catalog: &ferry_catalog::Catalog) -> EnabledBackend {
+    let detected = ctx.local_gpus();
     let mut gpus: Vec<(GpuId, u32)> = vec![];
     for d in &detected.devices {
         if let Ok(id) = catalog.table.resolve_one(&d.name) {

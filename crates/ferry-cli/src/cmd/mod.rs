@@ -3,8 +3,10 @@ mod catalog;
 mod chart;
 mod config;
 mod gpus;
+mod jobs;
 mod launch;
 mod offers;
+mod server;
 
 use crate::cli::{CatalogCommand, Cli, Command, ConfigCommand};
 use crate::context::Context;
@@ -12,12 +14,24 @@ use anyhow::Result;
 use std::process::ExitCode;
 
 pub fn run(cli: Cli) -> Result<ExitCode> {
+    // A job's supervisor needs nothing else: not even a valid config.
+    if let Command::Supervise { dir } = &cli.command {
+        return Ok(ExitCode::from(
+            ferry_backend::local::supervisor::supervise(dir) as u8,
+        ));
+    }
     let ctx = Context::load()?;
     match cli.command {
         Command::Gpus(args) => gpus::run(&ctx, &args),
         Command::Offers(args) => offers::run(&ctx, &args),
         Command::Advise(args) => advise::run(&ctx, &args),
         Command::Launch(args) => launch::run(&ctx, &args),
+        Command::Status { limit, json } => jobs::status(&ctx, limit, json),
+        Command::Logs { job, follow } => jobs::logs(&ctx, &job, follow),
+        Command::Cancel { job } => jobs::cancel(&ctx, &job),
+        Command::Cost { by, json } => jobs::cost(&ctx, &by, json),
+        Command::Server { command } => server::run(&ctx, &command),
+        Command::Supervise { .. } => unreachable!("handled above"),
         Command::Catalog { command } => match command {
             CatalogCommand::Status { json } => catalog::status(&ctx, json),
             CatalogCommand::Refresh { provider, json } => catalog::refresh(&ctx, &provider, json),

@@ -1,0 +1,88 @@
+use crate::cli::ServerCommand;
+use crate::client::Client;
+use crate::context::Context;
+use anyhow::{Context as _, Result, bail};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+pub fn run(ctx: &Context, command: &ServerCommand) -> Result<ExitCode> {
+    let data = &ctx.paths.data_dir;
+    match command {
+        ServerCommand::Run { bind } => {
+            let cfg = ferry_server::ServerConfig {
+                data_dir: data.clone(),
+                bind: bind.parse().with_context(|| {
+                    format!("--bind: '{bind}' is not an address (e.g. 127.0.0.1:7878)")
+                })?,
+                supervisor: vec![
+                    std::env::current_exe()?.display().to_string(),
+                    "__supervise".into(),
+                ],
+                gpus: ctx.local_gpus(),
+                tick: Duration::from_millis(200),
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(ferry_server::serve(cfg))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ServerCommand::Start => {
+            let c = Client::connect_or_start(data)?;
+            println!(
+                "Ferry server running: pid {}, http://{}",
+                c.info.pid, c.info.addr
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ServerCommand::Stop => {
+            let Some(c) = Client::connect(data)? else {
+                println!("No Ferry server is running.");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let pid = c.info.pid;
+            let _: serde_json::Value = c
+                .post("/v1/shutdown", &serde_json::json!({}))
+                .or_else(|_| Ok::<_, anyhow::Error>(serde_json::Value::Null))?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            // SAFETY: signal 0 only checks whether the pid still exists.
+            while unsafe { libc::kill(pid as i32, 0) } == 0 {
+                if Instant::now() > deadline {
+                    bail!("the Ferry server (pid {pid}) did not stop within 10 s");
+                }
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            println!(
+                "Stopped the Ferry server (pid {pid}). Running jobs carry on and are picked up at the next start."
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        ServerCommand::Status => match Client::connect(data)? {
+            Some(c) => {
+                let health: serde_json::Value = c.get("/v1/health")?;
+                println!(
+                    "running: pid {}, http://{}, data in {}",
+                    c.info.pid,
+                    c.info.addr,
+                    data.display()
+                );
+                let gpus = &health["gpus"];
+                println!(
+                    "GPUs: {} ({}: {})",
+                    gpus["devices"].as_array().map_or(0, |d| d.len()),
+                    gpus["source"].as_str().unwrap_or("?"),
+                    gpus["detail"].as_str().unwrap_or("")
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                println!(
+                    "not running (it starts on demand; data in {})",
+                    data.display()
+                );
+                Ok(ExitCode::from(3))
+            }
+        },
+    }
+}

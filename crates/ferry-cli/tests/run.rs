@@ -1,0 +1,342 @@
+//! Running work through the real binary and the real server: launch, logs, cancel, a
+//! failing job, a queued job, CPU-only work, and the server killed with SIGKILL at several
+//! points of its jobs' lives.
+
+mod common;
+
+use common::Env;
+use predicates::prelude::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn task(env: &Env, name: &str, yaml: &str) -> std::path::PathBuf {
+    let p = env.path(&format!("{name}.yaml"));
+    std::fs::write(&p, yaml).unwrap();
+    p
+}
+
+fn gpus(env: &Env, n: u32) -> &Env {
+    env.config(&format!("[local]\ndeclared_gpus = {n}\n"))
+}
+
+fn launch_detached(env: &Env, task: &std::path::Path) -> String {
+    let out = env
+        .ferry()
+        .args(["launch", "--detach"])
+        .arg(task)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn jobs(env: &Env) -> Vec<Value> {
+    env.json(&["status"]).as_array().unwrap().clone()
+}
+
+fn job(env: &Env, id: &str) -> Value {
+    jobs(env)
+        .into_iter()
+        .find(|j| j["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not tracked"))
+}
+
+fn wait_state(env: &Env, id: &str, done: impl Fn(&str) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let j = job(env, id);
+        if done(j["state"].as_str().unwrap()) {
+            return j;
+        }
+        assert!(Instant::now() < deadline, "{id} stuck: {j}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn terminal(s: &str) -> bool {
+    matches!(
+        s,
+        "succeeded" | "failed" | "timed-out" | "cancelled" | "lost"
+    )
+}
+
+fn ledger_total(env: &Env) -> (i64, i64) {
+    let by_job = env.json(&["cost", "--by", "job"]);
+    let sum: i64 = by_job["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["amount_micros"].as_i64().unwrap())
+        .sum();
+    (sum, by_job["total_micros"].as_i64().unwrap())
+}
+
+#[test]
+fn a_cpu_only_job_runs_in_the_foreground_with_its_output_and_cost() {
+    let env = Env::new();
+    let t = task(
+        &env,
+        "hello",
+        "name: hello\nenvs:\n  WHO: world\nrun: |\n  echo \"hello $WHO\"\n  echo \"gpus=[$CUDA_VISIBLE_DEVICES]\"\n",
+    );
+    env.ferry()
+        .arg("launch")
+        .arg(&t)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("hello world").and(predicate::str::contains("gpus=[]")))
+        .stderr(predicate::str::contains("succeeded (exit code 0)"));
+    let all = jobs(&env);
+    assert_eq!(all.len(), 1);
+    assert_eq!(
+        (all[0]["state"].as_str(), all[0]["exit_code"].as_i64()),
+        (Some("succeeded"), Some(0))
+    );
+    let (sum, total) = ledger_total(&env);
+    assert_eq!(sum, total);
+}
+
+#[test]
+fn a_failing_job_returns_its_exit_code_and_is_recorded_failed() {
+    let env = Env::new();
+    let t = task(&env, "fail", "run: echo about to fail >&2; exit 3\n");
+    env.ferry()
+        .arg("launch")
+        .arg(&t)
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("about to fail"))
+        .stderr(predicate::str::contains("failed (exit code 3)"));
+    let j = &jobs(&env)[0];
+    assert_eq!(
+        (j["state"].as_str(), j["exit_code"].as_i64()),
+        (Some("failed"), Some(3))
+    );
+}
+
+#[test]
+fn logs_cancel_and_a_queued_job_that_starts_when_the_gpu_frees() {
+    let env = Env::new();
+    gpus(&env, 1);
+    let long = task(
+        &env,
+        "long",
+        "resources:\n  accelerators: RTX4090:1\nrun: |\n  echo started\n  sleep 300\n",
+    );
+    let short = task(
+        &env,
+        "short",
+        "resources:\n  accelerators: RTX4090:1\nrun: echo second on gpu $CUDA_VISIBLE_DEVICES\n",
+    );
+    let a = launch_detached(&env, &long);
+    let b = launch_detached(&env, &short);
+    wait_state(&env, &a, |s| s == "running");
+    assert_eq!(job(&env, &b)["state"], "queued", "the only GPU is taken");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !String::from_utf8(env.ferry().args(["logs", &a]).output().unwrap().stdout)
+        .unwrap()
+        .contains("started")
+    {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    env.ferry().args(["cancel", &a]).assert().success();
+    let ja = wait_state(&env, &a, terminal);
+    assert_eq!(ja["state"], "cancelled");
+    let jb = wait_state(&env, &b, terminal);
+    assert_eq!(jb["state"], "succeeded");
+    env.ferry()
+        .args(["logs", "--follow", &b])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("second on gpu 0"));
+    // The cancelled job paid for the time it held the GPU; the ledger adds up.
+    let cost = env.json(&["cost", "--by", "job"]);
+    assert!(
+        cost["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["job"] == a.as_str() && g["amount_micros"].as_i64().unwrap() > 0)
+    );
+    let (sum, total) = ledger_total(&env);
+    assert_eq!(sum, total);
+    env.ferry()
+        .args(["cancel", &a])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("already cancelled"));
+}
+
+#[test]
+fn bad_tasks_store_nothing() {
+    let env = Env::new();
+    gpus(&env, 2);
+    for (name, yaml, needle) in [
+        (
+            "nogpu",
+            "resources:\n  accelerators: RTX4090:4\nrun: x\n",
+            "no configured backend can run this task",
+        ),
+        (
+            "toomany",
+            "resources:\n  accelerators: H100:64\nrun: x\n",
+            "No placement fits",
+        ),
+        ("norun", "name: x\n", "run: is missing"),
+        (
+            "badkey",
+            "run: x\nestimated_hour: 2\n",
+            "did you mean `estimated_hours`",
+        ),
+        ("nodir", "workdir: ./missing\nrun: x\n", "does not exist"),
+        ("badyaml", "run: [\n", "badyaml.yaml:"),
+    ] {
+        let t = task(&env, name, yaml);
+        env.ferry()
+            .arg("launch")
+            .arg(&t)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(needle));
+    }
+    // Nothing was submitted: the server never even had to start.
+    assert!(!env.path("data/ferry.db").exists() || jobs(&env).is_empty());
+}
+
+#[test]
+fn a_maximum_runtime_stops_the_job() {
+    let env = Env::new();
+    let t = task(&env, "slow", "run: sleep 60\n");
+    env.ferry()
+        .args(["launch", "--max-runtime", "1s"])
+        .arg(&t)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("timed-out"));
+}
+
+#[test]
+fn the_server_needs_its_token() {
+    use std::io::{Read, Write};
+    let env = Env::new();
+    env.ferry().args(["server", "start"]).assert().success();
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("data/server.json")).unwrap())
+            .unwrap();
+    let mut s = std::net::TcpStream::connect(info["addr"].as_str().unwrap()).unwrap();
+    s.write_all(b"GET /v1/jobs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(info["addr"].as_str().unwrap().starts_with("127.0.0.1:"));
+    let token = env.path("data/server.token");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(token).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Started on demand once, then reused; a second `start` finds it.
+    env.ferry()
+        .args(["server", "start"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("pid {}", info["pid"])));
+    env.ferry().args(["server", "stop"]).assert().success();
+    env.ferry().args(["server", "status"]).assert().code(3);
+}
+
+/// The crash test: with jobs running and queued, the server is killed with SIGKILL; the
+/// next command starts a new one. Every job is still tracked, jobs that ended meanwhile
+/// are recorded with their exit codes, nothing runs twice, and the ledger adds up.
+#[test]
+fn kill_9_the_server_at_several_points_and_lose_nothing() {
+    // Kill right after submitting, while the first jobs run, and after some have ended.
+    for kill_after_ms in [0u64, 700, 2500] {
+        let env = Env::new();
+        gpus(&env, 1);
+        let runs = env.path("runs.log");
+        let mut ids = vec![];
+        for (i, (secs, code)) in [(1.0, 0), (0.5, 4), (0.5, 0)].iter().enumerate() {
+            let t = task(
+                &env,
+                &format!("j{i}"),
+                &format!(
+                    "resources:\n  accelerators: RTX4090:1\nrun: |\n  echo $FERRY_JOB_ID >> {}\n  sleep {secs}\n  exit {code}\n",
+                    runs.display()
+                ),
+            );
+            ids.push(launch_detached(&env, &t));
+        }
+        let cpu = task(
+            &env,
+            "cpu",
+            &format!(
+                "run: |\n  echo $FERRY_JOB_ID >> {}\n  sleep 1.5\n",
+                runs.display()
+            ),
+        );
+        ids.push(launch_detached(&env, &cpu));
+
+        std::thread::sleep(Duration::from_millis(kill_after_ms));
+        let info: Value =
+            serde_json::from_str(&std::fs::read_to_string(env.path("data/server.json")).unwrap())
+                .unwrap();
+        let pid = info["pid"].as_i64().unwrap();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+
+        // The next command starts a fresh server, which recovers.
+        for id in &ids {
+            wait_state(&env, id, terminal);
+        }
+        let new_pid = serde_json::from_str::<Value>(
+            &std::fs::read_to_string(env.path("data/server.json")).unwrap(),
+        )
+        .unwrap()["pid"]
+            .as_i64();
+        assert_ne!(new_pid, Some(pid), "a new server took over");
+        let expect = [
+            ("succeeded", 0),
+            ("failed", 4),
+            ("succeeded", 0),
+            ("succeeded", 0),
+        ];
+        for (id, (state, code)) in ids.iter().zip(expect) {
+            let j = job(&env, id);
+            assert_eq!(
+                (j["state"].as_str(), j["exit_code"].as_i64()),
+                (Some(state), Some(code)),
+                "kill at {kill_after_ms} ms: {j}"
+            );
+        }
+        let log = std::fs::read_to_string(&runs).unwrap();
+        for id in &ids {
+            assert_eq!(
+                log.matches(id.as_str()).count(),
+                1,
+                "kill at {kill_after_ms} ms: {id} ran {} times",
+                log.matches(id.as_str()).count()
+            );
+        }
+        let cost = env.json(&["cost", "--by", "job"]);
+        assert_eq!(
+            cost["groups"].as_array().unwrap().len(),
+            ids.len(),
+            "one charge per job"
+        );
+        let (sum, total) = ledger_total(&env);
+        assert_eq!(sum, total);
+    }
+}

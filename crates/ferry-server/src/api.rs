@@ -1,0 +1,229 @@
+//! The HTTP API, version 1. JSON in and out; errors are `{"error": "..."}` with a status
+//! that says whose fault it was.
+
+use axum::extract::{Path, Query, Request, State as Ext};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ferry_backend::{GpuDetection, LogChunk};
+use ferry_job::JobId;
+use ferry_scheduler::{JobPayload, Scheduler, SchedulerError};
+use ferry_store::{
+    BookedEntry, JobEvent, JobFilter, JobRecord, LedgerFilter, NewJob, Placement, StoreError,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct State {
+    pub scheduler: Arc<Scheduler>,
+    pub token: String,
+    pub stop: tokio::sync::watch::Sender<bool>,
+    pub gpus: GpuDetection,
+}
+
+/// What a client sends to run a job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubmitRequest {
+    pub name: String,
+    pub payload: JobPayload,
+    pub placement: Placement,
+    pub max_runtime_s: Option<i64>,
+}
+
+/// A job with its event log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobView {
+    #[serde(flatten)]
+    pub job: JobRecord,
+    pub events: Vec<JobEvent>,
+}
+
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl From<SchedulerError> for ApiError {
+    fn from(e: SchedulerError) -> Self {
+        let status = match &e {
+            SchedulerError::Job(..) => StatusCode::UNPROCESSABLE_ENTITY,
+            SchedulerError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            SchedulerError::Store(StoreError::Duplicate { .. } | StoreError::Invalid { .. }) => {
+                StatusCode::BAD_REQUEST
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        SchedulerError::from(e).into()
+    }
+}
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+pub fn router(state: State) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/jobs", post(submit).get(list))
+        .route("/v1/jobs/{id}", get(show))
+        .route("/v1/jobs/{id}/logs", get(logs))
+        .route("/v1/jobs/{id}/cancel", post(cancel))
+        .route("/v1/ledger", get(ledger))
+        .route("/v1/shutdown", post(shutdown))
+        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .with_state(state)
+}
+
+async fn auth(Ext(state): Ext<State>, req: Request, next: Next) -> Response {
+    let ok = req
+        .headers()
+        .get("authorization")
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), state.token.as_bytes()));
+    if ok {
+        next.run(req).await
+    } else {
+        ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token (see server.token in Ferry's data folder)".into(),
+        )
+        .into_response()
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn job_id(s: &str) -> Result<JobId> {
+    s.parse()
+        .map_err(|e: ferry_job::id::BadJobId| ApiError(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+async fn health(Ext(state): Ext<State>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "gpus": state.gpus,
+    }))
+}
+
+async fn submit(
+    Ext(state): Ext<State>,
+    Json(req): Json<SubmitRequest>,
+) -> Result<(StatusCode, Json<JobRecord>)> {
+    let s = &state.scheduler;
+    let job = NewJob {
+        id: s.new_id(),
+        name: req.name,
+        task: req.payload.to_value(),
+        placement: req.placement,
+        submitted_at_ms: now_ms(),
+        max_runtime_s: req.max_runtime_s,
+    };
+    let id = job.id.clone();
+    s.submit(job).await?;
+    s.tick().await?;
+    let rec = s
+        .store()
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "job vanished".into()))?;
+    Ok((StatusCode::CREATED, Json(rec)))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    limit: Option<u32>,
+}
+
+async fn list(Ext(state): Ext<State>, Query(q): Query<ListQuery>) -> Result<Json<Vec<JobRecord>>> {
+    let filter = JobFilter {
+        limit: q.limit,
+        ..JobFilter::default()
+    };
+    Ok(Json(state.scheduler.store().list(&filter).await?))
+}
+
+async fn show(Ext(state): Ext<State>, Path(id): Path<String>) -> Result<Json<JobView>> {
+    let id = job_id(&id)?;
+    let store = state.scheduler.store();
+    let job = store
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    let events = store.events(&id).await?;
+    Ok(Json(JobView { job, events }))
+}
+
+#[derive(Deserialize)]
+struct LogQuery {
+    #[serde(default)]
+    offset: u64,
+}
+
+async fn logs(
+    Ext(state): Ext<State>,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<LogChunk>> {
+    let id = job_id(&id)?;
+    let rec = state
+        .scheduler
+        .store()
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    let mut chunk = state
+        .scheduler
+        .backend()
+        .logs(&id, q.offset)
+        .await
+        .map_err(SchedulerError::from)?;
+    // "Complete" once the store, not only the backend, has recorded the end.
+    chunk.complete = chunk.complete && rec.state.is_terminal()
+        || rec.state.is_terminal() && rec.started_at_ms.is_none();
+    Ok(Json(chunk))
+}
+
+async fn cancel(Ext(state): Ext<State>, Path(id): Path<String>) -> Result<Json<JobRecord>> {
+    let id = job_id(&id)?;
+    let s = &state.scheduler;
+    if s.store().get(&id).await?.is_none() {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no job {id}")));
+    }
+    let rec = s.cancel(&id).await?;
+    Ok(Json(rec))
+}
+
+async fn ledger(Ext(state): Ext<State>) -> Result<Json<Vec<BookedEntry>>> {
+    Ok(Json(
+        state
+            .scheduler
+            .store()
+            .ledger(&LedgerFilter::default())
+            .await?,
+    ))
+}
+
+async fn shutdown(Ext(state): Ext<State>) -> StatusCode {
+    let _ = state.stop.send(true);
+    StatusCode::ACCEPTED
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

@@ -1,0 +1,143 @@
+//! The Ferry server: an HTTP API over the scheduler, the store and the backends. It binds
+//! to 127.0.0.1 by default and answers only requests that carry its bearer token, kept in
+//! a file only the user can read. On one machine the CLI starts it on demand; for a team
+//! it runs on its own.
+//!
+//! Files in the data folder: `ferry.db` (the store), `server.token`, `server.json` (pid and
+//! address of the running server, written once it listens), `jobs/` (the local backend).
+
+mod api;
+mod files;
+
+pub use api::{JobView, SubmitRequest};
+pub use files::{ServerInfo, read_info, read_or_create_token};
+
+use ferry_backend::GpuDetection;
+use ferry_backend::local::LocalBackend;
+use ferry_scheduler::{Scheduler, SystemClock};
+use ferry_store::SqliteStore;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct ServerConfig {
+    pub data_dir: PathBuf,
+    pub bind: SocketAddr,
+    /// How a supervisor is started: program and leading arguments (`[ferry, __supervise]`).
+    pub supervisor: Vec<String>,
+    pub gpus: GpuDetection,
+    pub tick: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("{0}")]
+    Store(#[from] ferry_store::StoreError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Scheduler(#[from] ferry_scheduler::SchedulerError),
+}
+
+/// Runs the server until `POST /v1/shutdown` or the process is stopped.
+pub async fn serve(cfg: ServerConfig) -> Result<(), ServerError> {
+    let io = |what: &str| {
+        let what = what.to_string();
+        move |source| ServerError::Io { what, source }
+    };
+    std::fs::create_dir_all(&cfg.data_dir).map_err(io("creating the data folder"))?;
+    // One server per data folder: two would schedule every job twice.
+    let _lock = files::lock(&cfg.data_dir).map_err(io("locking the data folder"))?;
+    let token = read_or_create_token(&cfg.data_dir).map_err(io("the token file"))?;
+    let store = SqliteStore::open(&cfg.data_dir.join("ferry.db")).await?;
+    let devices: Vec<u32> = cfg.gpus.devices.iter().map(|d| d.index).collect();
+    let backend = LocalBackend::new(
+        cfg.data_dir.clone(),
+        cfg.gpus.clone(),
+        cfg.supervisor.clone(),
+    );
+    let scheduler = Arc::new(Scheduler::new(
+        Arc::new(store),
+        Arc::new(backend),
+        devices,
+        Arc::new(SystemClock),
+    ));
+
+    // Recovery is one pass of the scheduler: every unfinished job is reconciled with what
+    // the backend says before anything new is accepted.
+    scheduler.tick().await?;
+
+    let listener = tokio::net::TcpListener::bind(cfg.bind)
+        .await
+        .map_err(io(&format!("binding {}", cfg.bind)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(io("reading the bound address"))?;
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let state = api::State {
+        scheduler: scheduler.clone(),
+        token,
+        stop: stop_tx.clone(),
+        gpus: cfg.gpus.clone(),
+    };
+    let app = api::router(state);
+
+    let ticker = {
+        let scheduler = scheduler.clone();
+        let mut stop = stop_tx.subscribe();
+        let every = cfg.tick;
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(every) => {}
+                    _ = stop.changed() => break,
+                }
+                if let Err(e) = scheduler.tick().await {
+                    eprintln!("ferry server: scheduler pass failed: {e}");
+                }
+            }
+        })
+    };
+    files::write_info(
+        &cfg.data_dir,
+        &ServerInfo {
+            pid: std::process::id(),
+            addr: addr.to_string(),
+        },
+    )
+    .map_err(io("writing server.json"))?;
+    eprintln!(
+        "ferry server: listening on http://{addr} (data in {})",
+        cfg.data_dir.display()
+    );
+
+    let shutdown = async move {
+        let term = async {
+            #[cfg(unix)]
+            {
+                if let Ok(mut s) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                {
+                    s.recv().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = stop_rx.changed() => {}
+            _ = term => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tx.send(true);
+    let _ = ticker.await;
+    files::remove_info(&cfg.data_dir, std::process::id());
+    served.map_err(io("serving"))?;
+    Ok(())
+}
