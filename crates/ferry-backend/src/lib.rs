@@ -17,6 +17,21 @@ use std::time::Duration;
 
 pub use gpu::{GpuDetection, GpuDevice};
 
+/// Makes `cmd` start in a session of its own, so that neither a terminal hang-up nor the
+/// death of the process that started it reaches it (supervisors, the on-demand server).
+pub fn detach(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: setsid is async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
 /// What a backend can run now.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Capacity {

@@ -102,7 +102,6 @@ impl Client {
 
 /// Starts `ferry server run` in its own session, logging to `server.log`.
 fn start_detached(data_dir: &Path) -> Result<()> {
-    use std::os::unix::process::CommandExt;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let log = std::fs::OpenOptions::new()
@@ -115,15 +114,8 @@ fn start_detached(data_dir: &Path) -> Result<()> {
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // SAFETY: setsid is async-signal-safe; the server must not die with this terminal.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    // The server must not die with this terminal.
+    ferry_backend::detach(&mut cmd);
     let mut child = cmd.spawn().context("starting the Ferry server")?;
     std::thread::spawn(move || child.wait());
     Ok(())

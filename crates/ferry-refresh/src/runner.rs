@@ -20,6 +20,21 @@ pub struct Request {
     pub cache_file: PathBuf,
 }
 
+impl Request {
+    /// The regions to fetch: the configured ones, else the provider's defaults.
+    pub fn regions(&self) -> Vec<String> {
+        if self.regions.is_empty() {
+            self.provider
+                .default_regions()
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            self.regions.clone()
+        }
+    }
+}
+
 /// Progress, for a display the caller owns.
 #[derive(Debug, Clone)]
 pub enum Event {

@@ -10,7 +10,6 @@ use crate::{Backend, BackendError, Capacity, Handle, LaunchSpec, LogChunk, Obser
 use async_trait::async_trait;
 use ferry_job::JobId;
 use files::{JobDir, PidRecord, copy_dir, is_alive, write_json};
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -143,16 +142,7 @@ impl Backend for LocalBackend {
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| io("supervisor.log", e))?)
             .stderr(log);
-        // SAFETY: setsid is async-signal-safe; it puts the supervisor in its own session so
-        // that neither a terminal hang-up nor the server's death reaches it.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        crate::detach(&mut cmd);
         let mut child = cmd
             .spawn()
             .map_err(|e| io(&format!("starting the supervisor {program}"), e))?;

@@ -94,11 +94,7 @@ pub async fn fetch(
     observed: Date,
     progress: &(dyn Fn(String) + Sync),
 ) -> Result<Fetched, RefreshError> {
-    let regions: Vec<String> = if req.regions.is_empty() {
-        P.default_regions().iter().map(|s| s.to_string()).collect()
-    } else {
-        req.regions.clone()
-    };
+    let regions = req.regions();
     let mut all = Fetched {
         rows: vec![],
         skipped: 0,
