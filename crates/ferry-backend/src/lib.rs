@@ -7,6 +7,7 @@
 
 pub mod gpu;
 pub mod local;
+pub mod slurm;
 
 use async_trait::async_trait;
 use ferry_job::JobId;
