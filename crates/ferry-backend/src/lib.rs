@@ -8,6 +8,7 @@
 pub mod gpu;
 pub mod local;
 pub mod slurm;
+pub mod transport;
 
 use async_trait::async_trait;
 use ferry_job::JobId;
