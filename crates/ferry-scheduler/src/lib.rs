@@ -65,7 +65,10 @@ pub struct Tick {
 
 pub struct Scheduler {
     store: Arc<dyn Store>,
+    /// The backend whose GPUs this scheduler hands out (this host).
     backend: Arc<dyn Backend>,
+    /// Backends that queue work themselves (Slurm sites): jobs go to them at once.
+    queueing: Vec<Arc<dyn Backend>>,
     /// Device indices of the backend's GPUs.
     devices: Vec<u32>,
     clock: Arc<dyn Clock>,
@@ -82,10 +85,28 @@ impl Scheduler {
         Scheduler {
             store,
             backend,
+            queueing: vec![],
             devices,
             clock,
             sequence: AtomicU32::new(0),
         }
+    }
+
+    /// Adds a backend that queues work itself (a Slurm cluster): jobs placed on it are
+    /// handed to it as soon as they are submitted, and followed like local ones.
+    pub fn add_queueing_backend(&mut self, backend: Arc<dyn Backend>) {
+        self.queueing.push(backend);
+    }
+
+    /// The backend a job was placed on, if this scheduler has it.
+    fn backend_for(&self, id: &str) -> Option<&Arc<dyn Backend>> {
+        std::iter::once(&self.backend)
+            .chain(self.queueing.iter())
+            .find(|b| b.id() == id)
+    }
+
+    fn is_local(&self, id: &str) -> bool {
+        id == self.backend.id()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -109,7 +130,13 @@ impl Scheduler {
     pub async fn submit(&self, job: NewJob) -> Result<JobRecord, SchedulerError> {
         let payload = JobPayload::from_value(&job.task)
             .map_err(|e| SchedulerError::Job(job.id.clone(), e))?;
-        if payload.gpus as usize > self.devices.len() {
+        if self.backend_for(&job.placement.backend).is_none() {
+            return Err(SchedulerError::Job(
+                job.id.clone(),
+                format!("no backend '{}' is configured", job.placement.backend),
+            ));
+        }
+        if self.is_local(&job.placement.backend) && payload.gpus as usize > self.devices.len() {
             return Err(SchedulerError::Job(
                 job.id.clone(),
                 format!(
@@ -153,7 +180,9 @@ impl Scheduler {
                     .await?)
             }
             JobState::Starting | JobState::Running => {
-                self.backend.cancel(id).await?;
+                if let Some(b) = self.backend_for(&rec.placement.backend) {
+                    b.cancel(id).await?;
+                }
                 Ok(rec)
             }
             _ => Ok(rec),
@@ -179,7 +208,11 @@ impl Scheduler {
 
     async fn reconcile(&self, rec: &JobRecord, report: &mut Tick) -> Result<(), SchedulerError> {
         let now = self.clock.now_ms();
-        match self.backend.status(&rec.id).await? {
+        // A job on a backend no longer configured stays as it is until it comes back.
+        let Some(backend) = self.backend_for(&rec.placement.backend).cloned() else {
+            return Ok(());
+        };
+        match backend.status(&rec.id).await? {
             Observed::Pending => {}
             Observed::Running { since_ms } => {
                 if rec.state == JobState::Starting {
@@ -296,7 +329,9 @@ impl Scheduler {
         self.store
             .finish(&rec.id, state, &patch, &reason, Some(&entry))
             .await?;
-        self.backend.release(&rec.id).await?;
+        if let Some(b) = self.backend_for(&rec.placement.backend) {
+            b.release(&rec.id).await?;
+        }
         Ok(())
     }
 
@@ -323,6 +358,25 @@ impl Scheduler {
             })
             .await?;
         queued.sort_by(|a, b| (a.submitted_at_ms, &a.id).cmp(&(b.submitted_at_ms, &b.id)));
+        // Backends that queue work themselves get their jobs at once.
+        let (queued, elsewhere): (Vec<JobRecord>, Vec<JobRecord>) = queued
+            .into_iter()
+            .partition(|r| self.is_local(&r.placement.backend));
+        for rec in &elsewhere {
+            if self.backend_for(&rec.placement.backend).is_none() {
+                continue;
+            }
+            let rec = self
+                .store
+                .transition(
+                    &rec.id,
+                    JobState::Starting,
+                    &JobPatch::default(),
+                    "handed to its backend",
+                )
+                .await?;
+            self.start_or_fail(&rec, now, report).await?;
+        }
         if queued.is_empty() {
             return Ok(());
         }
@@ -375,25 +429,37 @@ impl Scheduler {
                 .store
                 .transition(&rec.id, JobState::Starting, &patch, "starting")
                 .await?;
-            match self.launch(&rec).await {
-                Ok(()) => report.started.push(rec.id.clone()),
-                Err(e) => {
-                    let patch = JobPatch {
-                        finished_at_ms: Some(now),
-                        reason: Some(e.to_string()),
-                        ..JobPatch::default()
-                    };
-                    self.store
-                        .finish(
-                            &rec.id,
-                            JobState::Failed,
-                            &patch,
-                            &format!("could not start: {e}"),
-                            None,
-                        )
-                        .await?;
-                    report.finished.push((rec.id.clone(), JobState::Failed));
-                }
+            self.start_or_fail(&rec, now, report).await?;
+        }
+        Ok(())
+    }
+
+    /// Launches a job recorded as starting; a backend that refuses it (a bad account, a
+    /// request the cluster cannot satisfy) fails the job with the backend's reason.
+    async fn start_or_fail(
+        &self,
+        rec: &JobRecord,
+        now: i64,
+        report: &mut Tick,
+    ) -> Result<(), SchedulerError> {
+        match self.launch(rec).await {
+            Ok(()) => report.started.push(rec.id.clone()),
+            Err(e) => {
+                let patch = JobPatch {
+                    finished_at_ms: Some(now),
+                    reason: Some(e.to_string()),
+                    ..JobPatch::default()
+                };
+                self.store
+                    .finish(
+                        &rec.id,
+                        JobState::Failed,
+                        &patch,
+                        &format!("could not start: {e}"),
+                        None,
+                    )
+                    .await?;
+                report.finished.push((rec.id.clone(), JobState::Failed));
             }
         }
         Ok(())
@@ -414,7 +480,13 @@ impl Scheduler {
                 .max_runtime_s
                 .map(|s| Duration::from_secs(s.max(0) as u64)),
         };
-        self.backend.launch(&spec).await?;
+        let backend = self.backend_for(&rec.placement.backend).ok_or_else(|| {
+            SchedulerError::Job(
+                rec.id.clone(),
+                format!("no backend '{}' is configured", rec.placement.backend),
+            )
+        })?;
+        backend.launch(&spec).await?;
         Ok(())
     }
 }

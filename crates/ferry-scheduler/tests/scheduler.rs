@@ -323,3 +323,90 @@ unsafe fn libc_kill(pid: i32, group: bool) {
     // SAFETY: the caller names processes it owns; 9 is SIGKILL.
     unsafe { kill(if group { -pid } else { pid }, 9) };
 }
+
+/// A second backend under another id: real processes, queueing left to "the cluster".
+struct Elsewhere(LocalBackend);
+
+#[async_trait::async_trait]
+impl ferry_backend::Backend for Elsewhere {
+    fn id(&self) -> &str {
+        "elsewhere"
+    }
+    async fn capacity(&self) -> Result<ferry_backend::Capacity, ferry_backend::BackendError> {
+        self.0.capacity().await
+    }
+    async fn launch(
+        &self,
+        spec: &ferry_backend::LaunchSpec,
+    ) -> Result<ferry_backend::Handle, ferry_backend::BackendError> {
+        self.0.launch(spec).await
+    }
+    async fn status(
+        &self,
+        job: &JobId,
+    ) -> Result<ferry_backend::Observed, ferry_backend::BackendError> {
+        self.0.status(job).await
+    }
+    async fn logs(
+        &self,
+        job: &JobId,
+        offset: u64,
+    ) -> Result<ferry_backend::LogChunk, ferry_backend::BackendError> {
+        self.0.logs(job, offset).await
+    }
+    async fn cancel(&self, job: &JobId) -> Result<(), ferry_backend::BackendError> {
+        self.0.cancel(job).await
+    }
+    async fn release(&self, job: &JobId) -> Result<(), ferry_backend::BackendError> {
+        self.0.release(job).await
+    }
+    async fn list_owned(
+        &self,
+    ) -> Result<Vec<(JobId, ferry_backend::Observed)>, ferry_backend::BackendError> {
+        self.0.list_owned().await
+    }
+}
+
+#[tokio::test]
+async fn jobs_are_routed_to_the_backend_their_placement_names() {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = scheduler(root.path(), 1).await;
+    let other = root.path().join("elsewhere");
+    s.add_queueing_backend(Arc::new(Elsewhere(LocalBackend::new(
+        other.clone(),
+        declared(0, "none", 0.0),
+        vec![env!("CARGO_BIN_EXE_ferry-test-supervise").into()],
+    ))));
+    let busy = s.submit(job(&s, "sleep 1", 1)).await.unwrap();
+    let mut remote = job(&s, "echo routed", 4);
+    remote.placement.backend = "elsewhere".into();
+    let remote = s.submit(remote).await.unwrap();
+    let t = s.tick().await.unwrap();
+    assert!(
+        t.started.contains(&busy.id) && t.started.contains(&remote.id),
+        "{t:?}"
+    );
+    let rec = settle(&s, &remote.id).await;
+    assert_eq!(rec.state, JobState::Succeeded);
+    assert!(
+        other
+            .join("jobs")
+            .join(remote.id.as_str())
+            .join("output.log")
+            .exists(),
+        "ran on the other backend"
+    );
+    assert!(
+        rec.gpus.is_none(),
+        "the cluster, not Ferry, hands out its GPUs"
+    );
+
+    let mut nowhere = job(&s, "true", 0);
+    nowhere.placement.backend = "slurm:nowhere".into();
+    let err = s.submit(nowhere).await.unwrap_err().to_string();
+    assert!(
+        err.contains("no backend 'slurm:nowhere' is configured"),
+        "{err}"
+    );
+    settle(&s, &busy.id).await;
+}
