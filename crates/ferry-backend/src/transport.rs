@@ -22,7 +22,10 @@ impl Output {
 pub enum Transport {
     Local,
     /// `ssh [-F config] host -- command`.
-    Ssh { host: String, config: Option<String> },
+    Ssh {
+        host: String,
+        config: Option<String>,
+    },
 }
 
 impl Transport {
@@ -49,19 +52,36 @@ impl Transport {
                     c.arg("-F").arg(f);
                 }
                 // Never prompt: a missing key is an error, not a hung job.
-                c.args(["-o", "BatchMode=yes", "-o", "ConnectTimeout=10", host, "--", command]);
+                c.args([
+                    "-o",
+                    "BatchMode=yes",
+                    "-o",
+                    "ConnectTimeout=10",
+                    host,
+                    "--",
+                    command,
+                ]);
                 c
             }
         };
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| format!("{}: cannot run a command: {e}", self.place()))?;
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("{}: cannot run a command: {e}", self.place()))?;
         if let Some(input) = stdin {
             let mut pipe = child.stdin.take().expect("piped stdin");
-            pipe.write_all(input.as_bytes()).map_err(|e| format!("{}: writing to the command: {e}", self.place()))?;
+            pipe.write_all(input.as_bytes())
+                .map_err(|e| format!("{}: writing to the command: {e}", self.place()))?;
         }
-        let out = child.wait_with_output().map_err(|e| format!("{}: {e}", self.place()))?;
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("{}: {e}", self.place()))?;
         let result = Output {
             status: out.status.code(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -69,7 +89,11 @@ impl Transport {
         };
         // ssh exits 255 when it could not connect or authenticate.
         if matches!(self, Transport::Ssh { .. }) && result.status == Some(255) {
-            return Err(format!("{}: ssh failed: {}", self.place(), result.stderr.trim()));
+            return Err(format!(
+                "{}: ssh failed: {}",
+                self.place(),
+                result.stderr.trim()
+            ));
         }
         Ok(result)
     }
@@ -86,14 +110,22 @@ mod tests {
 
     #[test]
     fn local_commands_and_stdin() {
-        let out = Transport::Local.run("cat; echo err >&2; exit 3", Some("hello")).unwrap();
-        assert_eq!((out.status, out.stdout.as_str(), out.stderr.trim()), (Some(3), "hello", "err"));
+        let out = Transport::Local
+            .run("cat; echo err >&2; exit 3", Some("hello"))
+            .unwrap();
+        assert_eq!(
+            (out.status, out.stdout.as_str(), out.stderr.trim()),
+            (Some(3), "hello", "err")
+        );
         assert_eq!(sh_quote("it's"), r"'it'\''s'");
     }
 
     #[test]
     fn an_unreachable_host_names_the_host() {
-        let t = Transport::Ssh { host: "ferry-no-such-host.invalid".into(), config: Some("/dev/null".into()) };
+        let t = Transport::Ssh {
+            host: "ferry-no-such-host.invalid".into(),
+            config: Some("/dev/null".into()),
+        };
         match t.run("true", None) {
             Err(e) => assert!(e.starts_with("ferry-no-such-host.invalid:"), "{e}"),
             Ok(o) => panic!("ssh unexpectedly ran: {o:?}"),

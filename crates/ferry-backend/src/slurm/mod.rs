@@ -4,6 +4,7 @@
 //! and the `Backend` implementation build on these.
 
 pub mod accounting;
+pub mod backend;
 pub mod parse;
 pub mod script;
 pub mod state;

@@ -72,6 +72,15 @@ pub fn squeue_rows(out: &str) -> Result<Vec<(u64, String, String)>, String> {
         .collect()
 }
 
+/// `ExitCode=3:0` from `scontrol show job -o ID`: (code, signal).
+pub fn scontrol_exit(out: &str) -> Option<(i32, Option<i32>)> {
+    let field = out
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("ExitCode="))?;
+    let (c, sig) = field.split_once(':')?;
+    Some((c.parse().ok()?, sig.parse().ok().filter(|s: &i32| *s != 0)))
+}
+
 /// `sbatch --test-only` says on stderr: `sbatch: Job 123 to start at 2026-11-23T12:00:00
 /// using 1 processors on nodes n1 in partition short`. Returns the start time as written.
 pub fn test_only_start(stderr: &str) -> Option<String> {
@@ -120,5 +129,15 @@ mod tests {
         let s = "sbatch: Job 99 to start at 2026-11-23T12:00:00 using 1 processors on nodes localhost in partition short";
         assert_eq!(test_only_start(s).as_deref(), Some("2026-11-23T12:00:00"));
         assert_eq!(test_only_start("nothing"), None);
+        assert_eq!(
+            scontrol_exit(
+                "JobId=5 JobName=x JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0 RunTime=00:00:01"
+            ),
+            Some((3, None))
+        );
+        assert_eq!(
+            scontrol_exit("JobState=CANCELLED ExitCode=0:15"),
+            Some((0, Some(15)))
+        );
     }
 }

@@ -36,6 +36,8 @@ pub struct BatchRequest {
     pub run: String,
     /// Ferry's job id, exported to the job and used as the Slurm comment for reconciling.
     pub ferry_job: String,
+    /// Where the script records the job's exit code when it ends by itself.
+    pub exit_file: Option<String>,
 }
 
 /// `--time` as Slurm writes it: `D-HH:MM:SS`, rounded up to the minute.
@@ -113,6 +115,17 @@ pub fn render(r: &BatchRequest) -> String {
     }
     s.push_str("set +e\n");
     let _ = writeln!(s, "bash -c {}", quote(&r.run));
+    // Recorded outside the job's own shell, so its `exit` cannot skip it.
+    s.push_str("code=$?\n");
+    if let Some(f) = &r.exit_file {
+        let _ = writeln!(
+            s,
+            "echo \"$code\" > {tmp} && mv {tmp} {f}",
+            tmp = quote(&format!("{f}.tmp")),
+            f = quote(f)
+        );
+    }
+    s.push_str("exit $code\n");
     s
 }
 
@@ -138,6 +151,7 @@ mod tests {
             setup: Some("module load python".into()),
             run: "python train.py".into(),
             ferry_job: "j-0001m84706hy0000".into(),
+            exit_file: Some("/scratch/ferry/exit".into()),
         }
     }
 
@@ -153,7 +167,9 @@ mod tests {
             "#SBATCH --comment=ferry:j-0001m84706hy0000",
             "export MSG='it'\\''s ok'",
             "bash -e -c 'module load python'",
-            "bash -c 'python train.py'",
+            "bash -c 'python train.py'\ncode=$?\n",
+            "echo \"$code\" > '/scratch/ferry/exit.tmp' && mv '/scratch/ferry/exit.tmp' '/scratch/ferry/exit'",
+            "exit $code",
         ] {
             assert!(s.contains(line), "missing {line} in\n{s}");
         }
