@@ -4,8 +4,18 @@
 #
 #   bash scripts/test.sh
 #
-# Needs a Rust toolchain >= 1.85 (rustup's stable, with rustfmt and clippy). Services the
-# later backends need (Slurm, sshd, moto, PostgreSQL) are started here as they arrive.
+# Needs a Rust toolchain >= 1.85 (rustup's stable, with rustfmt and clippy).
+#
+# Before the tests step it starts the services the tests talk to, with scripts/services/
+# (which install their Debian packages when missing), under
+# ${FERRY_TEST_SERVICES:-/tmp/ferry-test-services}:
+#   slurm/  a single-node Slurm (slurm-up.sh; needs root: run through sudo when not root;
+#           ports FERRY_SLURMCTLD_PORT, FERRY_SLURMD_PORT, default 6817/6818)
+#   sshd/   an OpenSSH server on 127.0.0.1:${FERRY_SSHD_PORT:-2222} (sshd-up.sh, run as the
+#           current user, whom it logs in; `ssh -F $FERRY_TEST_SSHD_DIR/ssh_config ferry-test`)
+# and exports FERRY_TEST_SLURM_DIR, SLURM_CONF (its slurm.conf) and FERRY_TEST_SSHD_DIR to the
+# tests. Both are stopped on exit (slurm-down.sh, sshd-down.sh), whether the tests pass or not;
+# the script's exit code stays the tests'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +55,34 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # nextest runs last so that its summary closes the log; it does not run doctests.
 log "doctests"
 cargo test --workspace --locked --doc
+
+# Services for the tests; stopped on exit, whatever the outcome (the exit code is kept).
+. scripts/services/lib.sh
+SERVICES=${FERRY_TEST_SERVICES:-/tmp/ferry-test-services}
+export FERRY_TEST_SLURM_DIR=$SERVICES/slurm
+export FERRY_TEST_SSHD_DIR=$SERVICES/sshd
+export SLURM_CONF=$FERRY_TEST_SLURM_DIR/slurm.conf
+stop_services() {
+    log "stopping services"
+    scripts/services/sshd-down.sh "$FERRY_TEST_SSHD_DIR" || true
+    svc_as_root scripts/services/slurm-down.sh "$FERRY_TEST_SLURM_DIR" || true
+}
+trap 'rc=$?; trap - EXIT; stop_services; exit "$rc"' EXIT
+mkdir -p "$SERVICES"   # as the current user, so that sshd/ is theirs
+
+log "services: slurm"
+t0=$(svc_now)
+# sudo (when not root) drops the environment: hand the FERRY_SLURM* settings on explicitly.
+slurm_env=()
+while IFS= read -r v; do slurm_env+=("$v=${!v}"); done < <(compgen -e | grep '^FERRY_SLURM' || true)
+svc_as_root env "${slurm_env[@]}" scripts/services/slurm-up.sh "$FERRY_TEST_SLURM_DIR"
+echo "slurm started in $(svc_elapsed "$t0") s: $FERRY_TEST_SLURM_DIR (SLURM_CONF=$SLURM_CONF)"
+
+log "services: sshd"
+t0=$(svc_now)
+# As the current user, not root: the tests log in as the user who owns the client keys.
+scripts/services/sshd-up.sh "$FERRY_TEST_SSHD_DIR"
+echo "sshd started in $(svc_elapsed "$t0") s: $FERRY_TEST_SSHD_DIR (ssh -F $FERRY_TEST_SSHD_DIR/ssh_config ferry-test)"
 
 log "tests"
 if need_cmd cargo-nextest; then

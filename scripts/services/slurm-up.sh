@@ -25,6 +25,10 @@
 #          "sbatch: error: Batch job submission failed: Requested time limit is invalid
 #          (missing or exceeds some limit)". With FERRY_SLURM_ENFORCE_PART_LIMITS=NO it is
 #          accepted and pends with reason PartitionTimeLimit instead.
+#   alloc (MaxTime=1-00:00:00, AllowAccounts=def-ferry): without an accounting database no
+#          account is known to Slurm, so it refuses every submission here with "Invalid
+#          account or account/partition combination specified" — the path a real cluster
+#          takes for an account the user does not belong to.
 #   Finished jobs stay in squeue/scontrol for MinJobAge=300 s.
 #
 # Accounting without a database (AccountingStorageType=accounting_storage/none,
@@ -131,6 +135,7 @@ GresTypes=gpu
 NodeName=node1 NodeHostname=$HOST NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:fake:4 State=UNKNOWN
 PartitionName=short Nodes=node1 Default=YES MaxTime=00:10:00 State=UP
 PartitionName=long Nodes=node1 Default=NO MaxTime=1-00:00:00 State=UP
+PartitionName=alloc Nodes=node1 Default=NO MaxTime=1-00:00:00 AllowAccounts=def-ferry State=UP
 EOF
 )
 NEW_GRES=$(cat <<EOF

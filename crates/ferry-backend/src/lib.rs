@@ -7,7 +7,9 @@
 
 pub mod gpu;
 pub mod local;
+pub mod remote;
 pub mod slurm;
+pub mod ssh;
 pub mod transport;
 
 use async_trait::async_trait;
@@ -54,8 +56,12 @@ pub struct LaunchSpec {
     pub envs: BTreeMap<String, String>,
     pub setup: Option<String>,
     pub run: String,
-    /// Device indices the job may use (exported as `CUDA_VISIBLE_DEVICES`).
+    /// Device indices the job may use (exported as `CUDA_VISIBLE_DEVICES`), where Ferry
+    /// hands out the devices itself (this host, owned machines).
     pub gpus: Vec<u32>,
+    /// GPUs to ask for where the backend hands them out (a Slurm cluster).
+    #[serde(default)]
+    pub gpu_count: u32,
     pub max_runtime: Option<Duration>,
 }
 
@@ -80,6 +86,9 @@ pub enum Observed {
         cancelled: bool,
         started_ms: u64,
         finished_ms: u64,
+        /// The backend's own words on why it ended (`ran out of memory`, `preempted`).
+        #[serde(default)]
+        reason: Option<String>,
     },
     /// It was launched, but its supervisor vanished without recording an end (a reboot).
     Unknown,

@@ -27,6 +27,7 @@ fn spec(run: &str) -> LaunchSpec {
         setup: None,
         run: run.into(),
         gpus: vec![],
+        gpu_count: 0,
         max_runtime: None,
     }
 }

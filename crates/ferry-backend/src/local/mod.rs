@@ -66,6 +66,7 @@ impl LocalBackend {
                 cancelled: e.cancelled,
                 started_ms: e.started_ms,
                 finished_ms: e.finished_ms,
+                reason: None,
             };
         }
         let supervisor: Option<PidRecord> = JobDir::read_json(&dir.supervisor_pid());

@@ -1,49 +1,75 @@
-//! The Slurm backend: `sbatch` a generated script, follow it with `squeue`, the exit record
-//! the script leaves, and `sacct`; logs from its output file; `scancel`. The same code runs
-//! the commands on this host or on a login node over SSH ([`Transport`]).
+//! The Slurm backend: `sbatch` a generated script, follow the job with the records its
+//! script leaves and `scontrol`/`sacct`, read its output file, `scancel` it. The same code
+//! runs the commands on this host or on a login node over SSH ([`Transport`]).
 //!
-//! Each job has a folder `<root>/<job-id>/` on the cluster's filesystem holding `slurm_id`,
-//! `out.log` and the `exit` record the batch script writes when it ends by itself.
+//! Each job's folder (see [`crate::remote`]) also holds `slurm_id`. Ferry's job id is the
+//! Slurm job's comment (`ferry:<id>`), so a submission whose id was never written down (a
+//! crash right after `sbatch`) is found again instead of submitted twice.
 
-use super::parse::{sacct_rows, sbatch_id, scontrol_exit, squeue_rows, test_only_start};
+use super::parse::{
+    ControlJob, sacct_rows, sbatch_id, scontrol_job, seconds_until, test_only_start,
+};
 use super::script::{BatchRequest, GpuFlag, check_walltime, render};
 use super::state::{SlurmPhase, phase};
+use crate::remote::{self, JobBody, dump_command, now_ms, parse_dump, tail_command};
 use crate::transport::{Transport, sh_quote};
 use crate::{Backend, BackendError, Capacity, Handle, LaunchSpec, LogChunk, Observed};
 use async_trait::async_trait;
 use ferry_job::JobId;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use tokio::sync::OnceCell;
 
-/// How a site is used: its account, partitions and how it wants GPUs asked for.
+/// How a site is used: where its login node is, the account, the partition and how it
+/// wants GPUs asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Site {
     /// `slurm:<cluster>`.
     pub id: String,
     pub transport: Transport,
-    /// Where job folders live on the cluster (a path its compute nodes can write).
+    /// Where job folders live on the cluster (a path its compute nodes can write; relative
+    /// paths are under the home directory).
     pub root: String,
     pub account: Option<String>,
     pub partition: Option<String>,
-    /// Wall-time caps by partition; a request over its cap is refused before submission.
-    pub partition_caps: BTreeMap<String, Duration>,
+    /// The partition's wall-time cap: a longer request is refused before submission.
+    pub max_walltime: Option<Duration>,
     pub gpu_flag: GpuFlag,
+    /// Slurm's name for the GPU type (`h100`); `None` takes any.
     pub gpu_type: Option<String>,
+    pub cpus_per_task: Option<u32>,
+    pub mem_gb: Option<u32>,
     /// `--time` when the job states no maximum runtime.
     pub default_time: Duration,
+    /// Exported before every Slurm command (`SLURM_CONF` for a cluster whose config is
+    /// not in the default place).
+    pub env: BTreeMap<String, String>,
 }
 
 pub struct SlurmBackend {
     site: Site,
+    root: OnceCell<String>,
 }
+
+const FILES: &[&str] = &["slurm_id", "started", "finished", "exit"];
 
 impl SlurmBackend {
     pub fn new(site: Site) -> SlurmBackend {
-        SlurmBackend { site }
+        SlurmBackend {
+            site,
+            root: OnceCell::new(),
+        }
     }
 
-    fn dir(&self, job: &JobId) -> String {
-        format!("{}/{}", self.site.root.trim_end_matches('/'), job)
+    pub fn site(&self) -> &Site {
+        &self.site
+    }
+
+    fn backend_err(&self, message: impl Into<String>) -> BackendError {
+        BackendError::Backend {
+            backend: self.site.id.clone(),
+            message: message.into(),
+        }
     }
 
     fn err(&self, job: &JobId, message: impl Into<String>) -> BackendError {
@@ -54,60 +80,158 @@ impl SlurmBackend {
         }
     }
 
-    fn run(
+    /// The absolute job root on the cluster, made on first use.
+    async fn root(&self) -> Result<&str, BackendError> {
+        self.root
+            .get_or_try_init(|| remote::resolve_root(&self.site.transport, &self.site.root))
+            .await
+            .map(String::as_str)
+            .map_err(|e| self.backend_err(e))
+    }
+
+    async fn dir(&self, job: &JobId) -> Result<String, BackendError> {
+        Ok(format!("{}/{job}", self.root().await?))
+    }
+
+    /// Runs a command with the site's environment.
+    async fn exec(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<crate::transport::Output, String> {
+        let mut line = String::new();
+        for (k, v) in &self.site.env {
+            line.push_str(&format!("export {k}={}; ", sh_quote(v)));
+        }
+        line.push_str(command);
+        self.site.transport.run(&line, stdin).await
+    }
+
+    async fn run(
         &self,
         job: &JobId,
         command: &str,
-        stdin: Option<&str>,
+        stdin: Option<&[u8]>,
     ) -> Result<crate::transport::Output, BackendError> {
-        self.site
-            .transport
-            .run(command, stdin)
+        self.exec(command, stdin)
+            .await
             .map_err(|e| self.err(job, e))
     }
 
-    fn slurm_id(&self, job: &JobId) -> Result<Option<u64>, BackendError> {
-        let out = self.run(
-            job,
-            &format!(
-                "cat {} 2>/dev/null",
-                sh_quote(&format!("{}/slurm_id", self.dir(job)))
-            ),
-            None,
-        )?;
-        Ok(out.stdout.trim().parse().ok())
+    fn time_limit(&self, spec: &LaunchSpec) -> Duration {
+        spec.max_runtime.unwrap_or(self.site.default_time)
     }
 
-    fn request(&self, spec: &LaunchSpec) -> BatchRequest {
-        let dir = self.dir(&spec.job);
+    fn request(&self, spec: &LaunchSpec, dir: &str) -> BatchRequest {
+        let body = JobBody {
+            dir,
+            ferry_job: spec.job.as_str(),
+            envs: &spec.envs,
+            gpus: None, // Slurm exports CUDA_VISIBLE_DEVICES for the GPUs it grants
+            setup: spec.setup.as_deref(),
+            run: &spec.run,
+            has_workdir: spec.workdir.is_some(),
+        };
         BatchRequest {
             job_name: format!("ferry-{}", spec.name),
             account: self.site.account.clone(),
             partition: self.site.partition.clone(),
-            time_limit: spec.max_runtime.unwrap_or(self.site.default_time),
-            gpus: spec.gpus.len() as u32,
+            time_limit: self.time_limit(spec),
+            gpus: spec.gpu_count,
             gpu_type: self.site.gpu_type.clone(),
             gpu_flag: self.site.gpu_flag,
-            cpus_per_task: None,
-            mem_gb: None,
+            cpus_per_task: self.site.cpus_per_task,
+            mem_gb: self.site.mem_gb,
             output: format!("{dir}/out.log"),
             error: format!("{dir}/out.log"),
-            workdir: dir.clone(),
-            envs: spec.envs.clone(),
-            setup: spec.setup.clone(),
-            run: spec.run.clone(),
+            workdir: dir.to_string(),
             ferry_job: spec.job.to_string(),
-            // The job records its own exit code, so its end is known without accounting.
-            exit_file: Some(format!("{dir}/exit")),
+            body: body.render(),
         }
     }
 
-    /// When a job asking this much would start now (`sbatch --test-only`), as Slurm writes it.
-    pub fn estimate_start(&self, spec: &LaunchSpec) -> Result<Option<String>, BackendError> {
-        let script = render(&self.request(spec));
-        let out = self.run(&spec.job, "sbatch --test-only", Some(&script))?;
-        Ok(test_only_start(&out.stderr))
+    /// Refuses a request over the partition's cap, with the reason.
+    pub fn check_walltime(&self, limit: Duration) -> Result<(), String> {
+        let partition = self
+            .site
+            .partition
+            .clone()
+            .unwrap_or_else(|| "the default partition".into());
+        check_walltime(limit, self.site.max_walltime, &partition)
+            .map_err(|e| format!("{}: {e}", self.site.id))
     }
+
+    /// How long a job asking this much would wait before it starts, by `sbatch
+    /// --test-only` (Slurm's own estimate; nothing is submitted).
+    pub async fn estimate_wait(&self, spec: &LaunchSpec) -> Result<Duration, BackendError> {
+        let dir = self.dir(&spec.job).await?;
+        let script = render(&self.request(spec, &dir));
+        let out = self
+            .run(
+                &spec.job,
+                "sbatch --test-only 2>&1; echo \"now=$(date +%Y-%m-%dT%H:%M:%S)\"",
+                Some(script.as_bytes()),
+            )
+            .await?;
+        let now = out
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("now="))
+            .unwrap_or("");
+        match test_only_start(&out.stdout).and_then(|at| seconds_until(&at, now)) {
+            Some(s) => Ok(Duration::from_secs(s.max(0) as u64)),
+            None => Err(self.err(
+                &spec.job,
+                format!(
+                    "sbatch --test-only on {} gave no start time: {}",
+                    self.site.transport.place(),
+                    out.stdout.trim()
+                ),
+            )),
+        }
+    }
+
+    fn ended(
+        &self,
+        job: &JobId,
+        state: &str,
+        code: Option<i32>,
+        signal: Option<i32>,
+        slurm_reason: Option<String>,
+        files: &BTreeMap<String, String>,
+    ) -> Result<Observed, BackendError> {
+        let now = now_ms();
+        let (ferry_state, reason) = match phase(state, code).map_err(|e| self.err(job, e))? {
+            SlurmPhase::Ended { state, reason } => (state, reason),
+            SlurmPhase::Waiting => return Ok(Observed::Pending),
+            SlurmPhase::Running => {
+                return Ok(Observed::Running {
+                    since_ms: ms(files, "started").unwrap_or(now),
+                });
+            }
+        };
+        let finished_ms = ms(files, "finished").unwrap_or(now);
+        let reason = match slurm_reason {
+            Some(r) if !matches!(r.as_str(), "NonZeroExitCode" | "TimeLimit") => {
+                format!("{reason} (Slurm: {r}, state {state})")
+            }
+            _ => format!("{reason} (Slurm state {state})"),
+        };
+        Ok(Observed::Exited {
+            code,
+            signal,
+            timed_out: ferry_state == "timed-out",
+            cancelled: ferry_state == "cancelled",
+            // A job cancelled while pending never started: it is charged nothing.
+            started_ms: ms(files, "started").unwrap_or(finished_ms),
+            finished_ms,
+            reason: Some(reason),
+        })
+    }
+}
+
+fn ms(files: &BTreeMap<String, String>, name: &str) -> Option<u64> {
+    files.get(name).and_then(|v| v.parse().ok())
 }
 
 #[async_trait]
@@ -118,44 +242,60 @@ impl Backend for SlurmBackend {
 
     async fn capacity(&self) -> Result<Capacity, BackendError> {
         let out = self
-            .site
-            .transport
-            .run("sinfo -h -o '%n|%c|%m|%G'", None)
-            .map_err(|e| BackendError::Backend {
-                backend: self.site.id.clone(),
-                message: e,
-            })?;
+            .exec("sinfo -h -o '%P %D %G %l'", None)
+            .await
+            .map_err(|e| self.backend_err(e))?;
+        if !out.ok() {
+            return Err(self.backend_err(format!(
+                "sinfo on {}: {}",
+                self.site.transport.place(),
+                out.stderr.trim()
+            )));
+        }
         Ok(Capacity {
             gpus: vec![],
             cpus: 0,
             memory_gb: 0.0,
-            note: out.stdout.trim().to_string(),
+            note: format!(
+                "partitions (name nodes gres time-limit): {}",
+                out.stdout.trim().replace('\n', "; ")
+            ),
         })
     }
 
     async fn launch(&self, spec: &LaunchSpec) -> Result<Handle, BackendError> {
-        if let Some(id) = self.slurm_id(&spec.job)? {
-            return Ok(Handle(id.to_string())); // submitted before: never twice
+        let dir = self.dir(&spec.job).await?;
+        let d = sh_quote(&dir);
+        // Submitted before (its id written down, or its comment in the queue): never twice.
+        let find = format!(
+            "cat {d}/slurm_id 2>/dev/null || squeue -h -t all -u \"$(id -un)\" -o '%i %k' 2>/dev/null | awk '$2 == \"ferry:{}\" {{ print $1; exit }}'",
+            spec.job
+        );
+        let known = self.run(&spec.job, &find, None).await?;
+        if let Ok(id) = sbatch_id(&known.stdout) {
+            return Ok(Handle(id.to_string()));
         }
-        let time = spec.max_runtime.unwrap_or(self.site.default_time);
-        if let Some(p) = &self.site.partition {
-            check_walltime(time, self.site.partition_caps.get(p).copied(), p)
+        self.check_walltime(self.time_limit(spec))
+            .map_err(|e| self.err(&spec.job, e))?;
+        if let Some(w) = &spec.workdir {
+            remote::upload_dir(&self.site.transport, w, &format!("{dir}/work"))
+                .await
                 .map_err(|e| self.err(&spec.job, e))?;
         }
-        let dir = self.dir(&spec.job);
-        let script = render(&self.request(spec));
+        let script = render(&self.request(spec, &dir));
         let command = format!(
-            "mkdir -p {d} && cd {d} && id=$(sbatch --parsable) && echo \"$id\" > slurm_id && echo \"$id\"",
-            d = sh_quote(&dir)
+            "mkdir -p {d} && cd {d} && id=$(sbatch --parsable) && echo \"$id\" > slurm_id.tmp && mv slurm_id.tmp slurm_id && echo \"$id\""
         );
-        let out = self.run(&spec.job, &command, Some(&script))?;
+        let out = self
+            .run(&spec.job, &command, Some(script.as_bytes()))
+            .await?;
         if !out.ok() {
             return Err(self.err(
                 &spec.job,
                 format!(
-                    "sbatch refused the job on {}: {}",
+                    "sbatch on {} refused the job: {}",
                     self.site.transport.place(),
-                    out.stderr.trim()
+                    out.stderr.trim().trim_start_matches("sbatch: error: ")
                 ),
             ));
         }
@@ -164,125 +304,78 @@ impl Backend for SlurmBackend {
     }
 
     async fn status(&self, job: &JobId) -> Result<Observed, BackendError> {
-        let Some(id) = self.slurm_id(job)? else {
+        let dir = self.dir(job).await?;
+        // One round trip: the job's own records, then (unless it recorded its end)
+        // what the controller says, or accounting once the controller has forgotten it.
+        let command = format!(
+            "{}; id=$(head -n 1 slurm_id 2>/dev/null); if [ -n \"$id\" ] && [ ! -s exit ]; then echo '--scontrol'; scontrol show job -o \"$id\" 2>/dev/null || {{ echo '--sacct'; sacct -n -P -X -j \"$id\" -o JobID,State,ExitCode,ElapsedRaw 2>/dev/null; }}; fi",
+            dump_command(&dir, FILES)
+        );
+        let out = self.run(job, &command, None).await?;
+        let (head, rest) = out
+            .stdout
+            .split_once("--scontrol\n")
+            .unwrap_or((&out.stdout, ""));
+        let Some(files) = parse_dump(head) else {
             return Ok(Observed::Absent);
         };
-        let now = now_ms();
-        // `-t all` keeps recently ended jobs (MinJobAge) with their final state.
-        let q = self.run(
-            job,
-            &format!("squeue -h -t all -j {id} -o '%i|%T|%r' 2>/dev/null"),
-            None,
-        )?;
-        let own_exit = self
-            .run(
-                job,
-                &format!(
-                    "cat {} 2>/dev/null",
-                    sh_quote(&format!("{}/exit", self.dir(job)))
-                ),
-                None,
-            )?
-            .stdout
-            .trim()
-            .parse::<i32>()
-            .ok();
-        let listed = squeue_rows(&q.stdout)
-            .map_err(|e| self.err(job, e))?
-            .into_iter()
-            .find(|(i, ..)| *i == id);
-        let ended_state: Option<String> = match listed {
-            Some((_, state, _)) => match phase(&state, None).map_err(|e| self.err(job, e))? {
-                SlurmPhase::Waiting => return Ok(Observed::Pending),
-                SlurmPhase::Running => return Ok(Observed::Running { since_ms: now }),
-                SlurmPhase::Ended { .. } => Some(state),
-            },
-            None => None,
+        let Some(id) = files.get("slurm_id").and_then(|i| i.parse::<u64>().ok()) else {
+            return Ok(Observed::Absent);
         };
-        let (state, code, signal, elapsed_ms) = match ended_state {
-            Some(state) => {
-                let sc = self.run(job, &format!("scontrol show job -o {id} 2>/dev/null"), None)?;
-                let (code, signal) =
-                    scontrol_exit(&sc.stdout).map_or((None, None), |(c, s)| (Some(c), s));
-                (state, own_exit.or(code), signal, 0)
-            }
-            None => {
-                // Aged out of the controller: the job's own record, else accounting.
-                let acct = self.run(
-                    job,
-                    &format!(
-                        "sacct -n -P -X -j {id} -o JobID,State,ExitCode,ElapsedRaw 2>/dev/null"
-                    ),
-                    None,
-                )?;
-                match sacct_rows(&acct.stdout)
-                    .ok()
-                    .and_then(|r| r.into_iter().find(|r| r.job_id == id))
-                {
-                    Some(r) => (
-                        r.state.clone(),
-                        own_exit.or(r.exit_code),
-                        r.signal,
-                        r.elapsed_s * 1000,
-                    ),
-                    None => match own_exit {
-                        Some(c) => (
-                            if c == 0 {
-                                "COMPLETED".into()
-                            } else {
-                                "FAILED".into()
-                            },
-                            Some(c),
-                            None,
-                            0,
-                        ),
-                        None => return Ok(Observed::Unknown),
-                    },
-                }
-            }
-        };
-        let ferry_state = match phase(&state, code).map_err(|e| self.err(job, e))? {
-            SlurmPhase::Ended { state, .. } => state,
-            _ => return Ok(Observed::Running { since_ms: now }),
-        };
-        Ok(Observed::Exited {
-            code,
+        if let Some(code) = files.get("exit").and_then(|c| c.parse::<i32>().ok()) {
+            let state = if code == 0 { "COMPLETED" } else { "FAILED" };
+            return self.ended(job, state, Some(code), None, None, &files);
+        }
+        let (control, acct) = rest.split_once("--sacct\n").unwrap_or((rest, ""));
+        if let Some(ControlJob {
+            state,
+            reason,
+            exit_code,
             signal,
-            timed_out: ferry_state == "timed-out",
-            cancelled: ferry_state == "cancelled",
-            started_ms: now.saturating_sub(elapsed_ms),
-            finished_ms: now,
-        })
+        }) = scontrol_job(control)
+        {
+            return self.ended(job, &state, exit_code, signal, reason, &files);
+        }
+        match sacct_rows(acct)
+            .ok()
+            .and_then(|rows| rows.into_iter().find(|r| r.job_id == id))
+        {
+            Some(r) => self.ended(job, &r.state, r.exit_code, r.signal, None, &files),
+            // Forgotten by the controller, no accounting, no record of its end: lost.
+            None => Ok(Observed::Unknown),
+        }
     }
 
     async fn logs(&self, job: &JobId, offset: u64) -> Result<LogChunk, BackendError> {
-        let path = sh_quote(&format!("{}/out.log", self.dir(job)));
-        let out = self.run(
-            job,
-            &format!(
-                "tail -c +{} {path} 2>/dev/null | head -c 1048576",
-                offset + 1
-            ),
-            None,
-        )?;
+        let path = format!("{}/out.log", self.dir(job).await?);
+        let out = self.run(job, &tail_command(&path, offset), None).await?;
         let next = offset + out.stdout.len() as u64;
-        let ended = matches!(
-            self.status(job).await?,
-            Observed::Exited { .. } | Observed::Unknown
-        );
+        let ended = out.stdout.is_empty()
+            && matches!(
+                self.status(job).await?,
+                Observed::Exited { .. } | Observed::Unknown
+            );
         Ok(LogChunk {
-            complete: ended && out.stdout.is_empty(),
+            complete: ended,
             data: out.stdout,
             next_offset: next,
         })
     }
 
     async fn cancel(&self, job: &JobId) -> Result<(), BackendError> {
-        if let Some(id) = self.slurm_id(job)? {
-            let out = self.run(job, &format!("scancel {id}"), None)?;
-            if !out.ok() {
-                return Err(self.err(job, format!("scancel {id}: {}", out.stderr.trim())));
-            }
+        let dir = self.dir(job).await?;
+        let out = self
+            .run(
+                job,
+                &format!(
+                    "id=$(head -n 1 {}/slurm_id 2>/dev/null) || exit 0; [ -n \"$id\" ] || exit 0; scancel \"$id\"",
+                    sh_quote(&dir)
+                ),
+                None,
+            )
+            .await?;
+        if !out.ok() {
+            return Err(self.err(job, format!("scancel: {}", out.stderr.trim())));
         }
         Ok(())
     }
@@ -292,17 +385,11 @@ impl Backend for SlurmBackend {
     }
 
     async fn list_owned(&self) -> Result<Vec<(JobId, Observed)>, BackendError> {
+        let root = self.root().await?.to_string();
         let out = self
-            .site
-            .transport
-            .run(
-                &format!("ls {} 2>/dev/null", sh_quote(&self.site.root)),
-                None,
-            )
-            .map_err(|e| BackendError::Backend {
-                backend: self.site.id.clone(),
-                message: e,
-            })?;
+            .exec(&format!("ls {} 2>/dev/null", sh_quote(&root)), None)
+            .await
+            .map_err(|e| self.backend_err(e))?;
         let mut owned = vec![];
         for id in out
             .stdout
@@ -314,10 +401,4 @@ impl Backend for SlurmBackend {
         }
         Ok(owned)
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

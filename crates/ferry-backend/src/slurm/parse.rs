@@ -72,13 +72,67 @@ pub fn squeue_rows(out: &str) -> Result<Vec<(u64, String, String)>, String> {
         .collect()
 }
 
-/// `ExitCode=3:0` from `scontrol show job -o ID`: (code, signal).
-pub fn scontrol_exit(out: &str) -> Option<(i32, Option<i32>)> {
-    let field = out
-        .split_whitespace()
-        .find_map(|f| f.strip_prefix("ExitCode="))?;
-    let (c, sig) = field.split_once(':')?;
-    Some((c.parse().ok()?, sig.parse().ok().filter(|s: &i32| *s != 0)))
+/// What `scontrol show job -o ID` says of a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlJob {
+    pub state: String,
+    /// Slurm's reason (`Resources`, `Priority`, `NonZeroExitCode`); `None` when it says None.
+    pub reason: Option<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+}
+
+/// Reads `scontrol show job -o` output (`JobId=5 ... JobState=FAILED Reason=NonZeroExitCode
+/// ... ExitCode=3:0 ...`). `None` when it names no state (an unknown job id).
+pub fn scontrol_job(out: &str) -> Option<ControlJob> {
+    let field = |name: &str| {
+        out.split_whitespace()
+            .find_map(|f| f.strip_prefix(name).map(str::to_string))
+    };
+    let state = field("JobState=")?;
+    let (exit_code, signal) = match field("ExitCode=")
+        .as_deref()
+        .and_then(|f| f.split_once(':'))
+    {
+        Some((c, s)) => (c.parse().ok(), s.parse().ok().filter(|s: &i32| *s != 0)),
+        None => (None, None),
+    };
+    Some(ControlJob {
+        state,
+        reason: field("Reason=").filter(|r| r != "None"),
+        exit_code,
+        signal,
+    })
+}
+
+/// Seconds from `now` to `at`, both as Slurm writes local times (`2026-11-23T12:00:00`).
+/// Both come from the cluster, so its time zone cancels out.
+pub fn seconds_until(at: &str, now: &str) -> Option<i64> {
+    Some(naive_seconds(at)? - naive_seconds(now)?)
+}
+
+fn naive_seconds(t: &str) -> Option<i64> {
+    let (date, time) = t.trim().split_once('T')?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let c: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let ([y, m, day], [hh, mm, ss]) = (d.as_slice(), c.as_slice()) else {
+        return None;
+    };
+    // Days from the civil calendar (Howard Hinnant's algorithm).
+    let y = if *m <= 2 { y - 1 } else { *y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
 /// `sbatch --test-only` says on stderr: `sbatch: Job 123 to start at 2026-11-23T12:00:00
@@ -130,14 +184,38 @@ mod tests {
         assert_eq!(test_only_start(s).as_deref(), Some("2026-11-23T12:00:00"));
         assert_eq!(test_only_start("nothing"), None);
         assert_eq!(
-            scontrol_exit(
+            scontrol_job(
                 "JobId=5 JobName=x JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0 RunTime=00:00:01"
             ),
-            Some((3, None))
+            Some(ControlJob {
+                state: "FAILED".into(),
+                reason: Some("NonZeroExitCode".into()),
+                exit_code: Some(3),
+                signal: None
+            })
+        );
+        let c = scontrol_job("JobState=CANCELLED Reason=None ExitCode=0:15").unwrap();
+        assert_eq!((c.reason, c.signal), (None, Some(15)));
+        assert_eq!(
+            scontrol_job("slurm_load_jobs error: Invalid job id specified"),
+            None
+        );
+    }
+
+    #[test]
+    fn waits_between_slurm_times() {
+        assert_eq!(
+            seconds_until("2026-11-23T12:00:00", "2026-11-23T11:59:30"),
+            Some(30)
         );
         assert_eq!(
-            scontrol_exit("JobState=CANCELLED ExitCode=0:15"),
-            Some((0, Some(15)))
+            seconds_until("2026-03-01T00:00:00", "2026-02-28T23:00:00"),
+            Some(3600)
         );
+        assert_eq!(
+            seconds_until("2025-01-01T00:00:00", "2024-12-31T00:00:00"),
+            Some(86_400)
+        );
+        assert_eq!(seconds_until("Unknown", "2026-11-23T11:59:30"), None);
     }
 }

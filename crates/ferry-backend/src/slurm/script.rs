@@ -2,7 +2,6 @@
 //! take `--gres=gpu:N`. A request over the partition's wall-time cap is refused here, with
 //! the reason, before anything is submitted.
 
-use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -31,13 +30,10 @@ pub struct BatchRequest {
     pub output: String,
     pub error: String,
     pub workdir: String,
-    pub envs: BTreeMap<String, String>,
-    pub setup: Option<String>,
-    pub run: String,
-    /// Ferry's job id, exported to the job and used as the Slurm comment for reconciling.
+    /// Ferry's job id, used as the Slurm comment for reconciling.
     pub ferry_job: String,
-    /// Where the script records the job's exit code when it ends by itself.
-    pub exit_file: Option<String>,
+    /// What the job runs (see [`crate::remote::JobBody`]).
+    pub body: String,
 }
 
 /// `--time` as Slurm writes it: `D-HH:MM:SS`, rounded up to the minute.
@@ -65,10 +61,6 @@ pub fn check_walltime(
         )),
         _ => Ok(()),
     }
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 pub fn render(r: &BatchRequest) -> String {
@@ -105,27 +97,7 @@ pub fn render(r: &BatchRequest) -> String {
     opt(format!("--error={}", r.error));
     opt(format!("--chdir={}", r.workdir));
     opt(format!("--comment=ferry:{}", r.ferry_job));
-    s.push_str("set -e\n");
-    let _ = writeln!(s, "export FERRY_JOB_ID={}", quote(&r.ferry_job));
-    for (k, v) in &r.envs {
-        let _ = writeln!(s, "export {k}={}", quote(v));
-    }
-    if let Some(setup) = &r.setup {
-        let _ = writeln!(s, "bash -e -c {}", quote(setup));
-    }
-    s.push_str("set +e\n");
-    let _ = writeln!(s, "bash -c {}", quote(&r.run));
-    // Recorded outside the job's own shell, so its `exit` cannot skip it.
-    s.push_str("code=$?\n");
-    if let Some(f) = &r.exit_file {
-        let _ = writeln!(
-            s,
-            "echo \"$code\" > {tmp} && mv {tmp} {f}",
-            tmp = quote(&format!("{f}.tmp")),
-            f = quote(f)
-        );
-    }
-    s.push_str("exit $code\n");
+    s.push_str(&r.body);
     s
 }
 
@@ -147,11 +119,8 @@ mod tests {
             output: "/scratch/ferry/%j.out".into(),
             error: "/scratch/ferry/%j.err".into(),
             workdir: "/scratch/ferry/work".into(),
-            envs: [("MSG".to_string(), "it's ok".to_string())].into(),
-            setup: Some("module load python".into()),
-            run: "python train.py".into(),
             ferry_job: "j-0001m84706hy0000".into(),
-            exit_file: Some("/scratch/ferry/exit".into()),
+            body: "bash -c 'python train.py'\n".into(),
         }
     }
 
@@ -165,14 +134,14 @@ mod tests {
             "#SBATCH --cpus-per-task=8",
             "#SBATCH --mem=64G",
             "#SBATCH --comment=ferry:j-0001m84706hy0000",
-            "export MSG='it'\\''s ok'",
-            "bash -e -c 'module load python'",
-            "bash -c 'python train.py'\ncode=$?\n",
-            "echo \"$code\" > '/scratch/ferry/exit.tmp' && mv '/scratch/ferry/exit.tmp' '/scratch/ferry/exit'",
-            "exit $code",
+            "#SBATCH --chdir=/scratch/ferry/work\n",
         ] {
             assert!(s.contains(line), "missing {line} in\n{s}");
         }
+        assert!(
+            s.ends_with("ferry:j-0001m84706hy0000\nbash -c 'python train.py'\n"),
+            "{s}"
+        );
     }
 
     #[test]

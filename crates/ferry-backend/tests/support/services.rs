@@ -1,0 +1,39 @@
+//! The real services the integration tests use, started by `scripts/test.sh` through
+//! `scripts/services/*-up.sh`. A test run outside that script must start them the same
+//! way and export what their `env.sh` files say; the helpers here say how when they
+//! are missing instead of skipping anything.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+fn dir(var: &str, script: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(d) if PathBuf::from(&d).is_dir() => PathBuf::from(d),
+        _ => panic!(
+            "{var} is not set to a running service's folder. Run the tests with `bash scripts/test.sh`, or start it: \
+             `bash scripts/services/{script} /tmp/ferry-svc && export {var}=/tmp/ferry-svc && source /tmp/ferry-svc/env.sh`"
+        ),
+    }
+}
+
+/// The local Slurm's folder (slurm.conf, logs). `SLURM_CONF` must point into it, so
+/// that the Slurm commands the tests and Ferry run reach that cluster.
+pub fn slurm_dir() -> PathBuf {
+    let d = dir("FERRY_TEST_SLURM_DIR", "slurm-up.sh");
+    let conf = d.join("slurm.conf");
+    assert_eq!(
+        std::env::var_os("SLURM_CONF").map(PathBuf::from),
+        Some(conf.clone()),
+        "SLURM_CONF must be {} (source {}/env.sh)",
+        conf.display(),
+        d.display()
+    );
+    d
+}
+
+/// The local sshd's folder: `ssh_config` with the host aliases `ferry-test` (an
+/// authorised key) and `ferry-test-refused` (a key the server refuses).
+pub fn sshd_dir() -> PathBuf {
+    dir("FERRY_TEST_SSHD_DIR", "sshd-up.sh")
+}
