@@ -2,8 +2,9 @@
 //! fake GPUs as GRES, partitions short (10 min cap), long and alloc), driven both on this
 //! host and through a real sshd, as it would drive a cluster's login node.
 
-#[path = "support/services.rs"]
-mod services;
+mod support;
+
+use support::{ended, job_id};
 
 use ferry_backend::slurm::backend::{Site, SlurmBackend};
 use ferry_backend::slurm::script::GpuFlag;
@@ -11,24 +12,10 @@ use ferry_backend::transport::{SshTarget, Transport};
 use ferry_backend::{Backend, LaunchSpec, Observed};
 use ferry_job::JobId;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-fn job_id() -> JobId {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    JobId::new(
-        now,
-        SEQ.fetch_add(1, Ordering::SeqCst) + std::process::id() % 1000 * 1000,
-    )
-}
-
 fn site(transport: Transport, root: &std::path::Path) -> Site {
-    let dir = services::slurm_dir();
+    let dir = support::slurm_dir();
     Site {
         id: "slurm:ferry-test".into(),
         transport,
@@ -76,10 +63,6 @@ async fn wait_for(b: &SlurmBackend, job: &JobId, done: impl Fn(&Observed) -> boo
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-fn ended(o: &Observed) -> bool {
-    matches!(o, Observed::Exited { .. } | Observed::Unknown)
 }
 
 /// Submit, run, complete and fail, logs, and relaunching an already submitted job.
@@ -138,7 +121,7 @@ async fn runs_jobs_on_this_host() {
 
 #[tokio::test]
 async fn runs_jobs_through_a_login_node_over_ssh() {
-    let sshd = services::sshd_dir();
+    let sshd = support::sshd_dir();
     let root = tempfile::tempdir().unwrap();
     let t = Transport::Ssh(Box::new(SshTarget {
         name: "login-node".into(),

@@ -1,29 +1,16 @@
 //! The SSH backend against a real OpenSSH server on localhost (scripts/services/sshd-up.sh),
 //! as it would drive an owned GPU machine.
 
-#[path = "support/services.rs"]
-mod services;
+mod support;
+
+use support::{ended, job_id};
 
 use ferry_backend::ssh::SshBackend;
 use ferry_backend::transport::{SshTarget, Transport};
 use ferry_backend::{Backend, LaunchSpec, Observed};
 use ferry_job::JobId;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-fn job_id() -> JobId {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    JobId::new(
-        now,
-        SEQ.fetch_add(1, Ordering::SeqCst) + std::process::id() % 1000 * 1000,
-    )
-}
 
 /// Connections are shared (ControlMaster), as the server shares them.
 fn target(alias: &str) -> Transport {
@@ -32,7 +19,7 @@ fn target(alias: &str) -> Transport {
     Transport::Ssh(Box::new(SshTarget {
         name: "lab-box".into(),
         destination: alias.into(),
-        config_file: Some(services::sshd_dir().join("ssh_config")),
+        config_file: Some(support::sshd_dir().join("ssh_config")),
         control_dir: Some(control.path().to_path_buf()),
         ..SshTarget::default()
     }))
@@ -73,10 +60,6 @@ async fn wait_for(b: &SshBackend, job: &JobId, done: impl Fn(&Observed) -> bool)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn ended(o: &Observed) -> bool {
-    matches!(o, Observed::Exited { .. } | Observed::Unknown)
 }
 
 #[tokio::test]

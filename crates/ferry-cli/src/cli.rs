@@ -37,7 +37,7 @@ pub enum Command {
     Advise(Box<AdviseArgs>),
     /// Run a task: rank every placement that fits by expected cost, then run it on the best configured one.
     #[command(
-        after_help = "Examples:\n  ferry launch task.yaml --dry-run\n  ferry launch task.yaml --dry-run --json\n\nTask files are a subset of SkyPilot's task YAML (name, resources with accelerators: A100:8, cpus, memory, cloud/infra, region, use_spot, disk_size, any_of; num_nodes, envs, workdir, file_mounts, setup, run) plus Ferry's keys: estimated_hours, max_price, deadline, categories, budget.\n\nThis release plans; running the chosen placement arrives with the Ferry server."
+        after_help = "Examples:\n  ferry launch task.yaml --dry-run\n  ferry launch task.yaml --dry-run --json\n  ferry launch task.yaml --detach --max-runtime 12h\n\nTask files are a subset of SkyPilot's task YAML (name, resources with accelerators: A100:8, cpus, memory, cloud/infra, region, use_spot, disk_size, any_of; num_nodes, envs, workdir, file_mounts, setup, run) plus Ferry's keys: estimated_hours, max_price, deadline, categories, budget.\n\nFerry runs the chosen placement on this host, on [[owned]] machines with a host (over SSH) and on [[academic]] clusters with a host (Slurm; `categories: [academic]` sends a task there). Cloud placements are ranked but not launched yet."
     )]
     Launch(Box<LaunchArgs>),
     /// Jobs: what is queued, running and finished.
@@ -62,6 +62,22 @@ pub enum Command {
         /// Group by job, backend or day.
         #[arg(long, default_value = "job")]
         by: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every place Ferry can run work, asked what it has now: this host, owned machines over SSH, Slurm clusters.
+    #[command(
+        after_help = "Exits 1 when a backend cannot be reached. Owned machines are probed with nvidia-smi over SSH (none found without the NVIDIA driver); Slurm clusters with sinfo."
+    )]
+    Backends {
+        #[arg(long)]
+        json: bool,
+    },
+    /// What is left of each academic allocation, after the GPU-hours Ferry's jobs used there.
+    #[command(
+        after_help = "Usage is counted from Ferry's own jobs (GPUs x hours run), in GPU-hours and in the Alliance's reference GPU units (RGU: A100-40GB = 4.0, H100 = 12.2 per GPU-hour). Work submitted outside Ferry is not seen: `sshare -U` on the cluster shows the whole account."
+    )]
+    Allocation {
         #[arg(long)]
         json: bool,
     },

@@ -1,5 +1,6 @@
 //! `ferry`: a thin binary over Ferry's library crates.
 
+mod backends;
 mod cli;
 mod client;
 mod cmd;

@@ -4,76 +4,10 @@
 
 mod common;
 
-use common::Env;
+use common::*;
 use predicates::prelude::*;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-fn task(env: &Env, name: &str, yaml: &str) -> std::path::PathBuf {
-    let p = env.path(&format!("{name}.yaml"));
-    std::fs::write(&p, yaml).unwrap();
-    p
-}
-
-fn gpus(env: &Env, n: u32) -> &Env {
-    env.config(&format!("[local]\ndeclared_gpus = {n}\n"))
-}
-
-fn launch_detached(env: &Env, task: &std::path::Path) -> String {
-    let out = env
-        .ferry()
-        .args(["launch", "--detach"])
-        .arg(task)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn jobs(env: &Env) -> Vec<Value> {
-    env.json(&["status"]).as_array().unwrap().clone()
-}
-
-fn job(env: &Env, id: &str) -> Value {
-    jobs(env)
-        .into_iter()
-        .find(|j| j["id"] == id)
-        .unwrap_or_else(|| panic!("{id} not tracked"))
-}
-
-fn wait_state(env: &Env, id: &str, done: impl Fn(&str) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let j = job(env, id);
-        if done(j["state"].as_str().unwrap()) {
-            return j;
-        }
-        assert!(Instant::now() < deadline, "{id} stuck: {j}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn terminal(s: &str) -> bool {
-    matches!(
-        s,
-        "succeeded" | "failed" | "timed-out" | "cancelled" | "lost"
-    )
-}
-
-fn ledger_total(env: &Env) -> (i64, i64) {
-    let by_job = env.json(&["cost", "--by", "job"]);
-    let sum: i64 = by_job["groups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["amount_micros"].as_i64().unwrap())
-        .sum();
-    (sum, by_job["total_micros"].as_i64().unwrap())
-}
 
 #[test]
 fn a_cpu_only_job_runs_in_the_foreground_with_its_output_and_cost() {

@@ -9,6 +9,6 @@ mod schema;
 
 pub use paths::{Paths, PathsError};
 pub use schema::{
-    AcademicAllocation, CatalogSettings, Config, ConfigError, KNOWN_PROVIDERS, LocalSettings,
-    OwnedMachine, ProviderSettings, mask_secret,
+    ALLIANCE_CLUSTERS, AcademicAllocation, CatalogSettings, Config, ConfigError, GpuRequest,
+    HostSettings, KNOWN_PROVIDERS, LocalSettings, OwnedMachine, ProviderSettings, mask_secret,
 };

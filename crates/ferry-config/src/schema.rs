@@ -36,6 +36,27 @@ pub struct Config {
     pub academic: Vec<AcademicAllocation>,
     #[serde(default)]
     pub local: LocalSettings,
+    /// How to reach machines over SSH, by the names `[[owned]] host` and `[[academic]]
+    /// host` use.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, HostSettings>,
+}
+
+/// How to reach one machine over SSH. Fields left out are left to ssh and `~/.ssh/config`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSettings {
+    /// Address or name to connect to (default: the table's name, so `~/.ssh/config`
+    /// aliases work as they are).
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub identity_file: Option<PathBuf>,
+    pub known_hosts_file: Option<PathBuf>,
+    /// A bastion to jump through (`ssh -J`).
+    pub jump: Option<String>,
+    /// An ssh config file to use instead of `~/.ssh/config` (`ssh -F`).
+    pub ssh_config: Option<PathBuf>,
 }
 
 /// This host, as the `local` backend sees it.
@@ -121,8 +142,13 @@ pub struct OwnedMachine {
     pub pue: f64,
     #[serde(default = "default_region")]
     pub region: String,
-    /// Reachable over SSH as this host (for the ssh backend); unset for this machine.
+    /// Reachable over SSH as this host (a `[hosts.NAME]` entry, or anything ssh takes:
+    /// `user@address`, a `~/.ssh/config` alias); unset for this machine. Ferry runs jobs
+    /// there as the `ssh:<name>` backend.
     pub host: Option<String>,
+    /// Where job folders go on that host (relative: under the home directory).
+    #[serde(default = "default_job_root")]
+    pub job_root: String,
     /// When it was bought (YYYY-MM-DD); the offer's `as_of`.
     pub purchased: Option<String>,
 }
@@ -157,6 +183,72 @@ pub struct AcademicAllocation {
     pub gpu_years: Option<f64>,
     /// Allocated reference GPU units (RGU-years), if stated that way.
     pub rgu_years: Option<f64>,
+    /// The cluster's login node (a `[hosts.NAME]` entry, or anything ssh takes), or
+    /// `localhost` to run `sbatch` on this machine. Unset: the allocation only informs
+    /// advice and placement; Ferry does not submit there.
+    pub host: Option<String>,
+    /// The partition to submit to (unset: the cluster's default).
+    pub partition: Option<String>,
+    /// The partition's wall-time cap in hours: a longer request is refused before it is
+    /// submitted.
+    pub max_walltime_hours: Option<f64>,
+    /// The GPU model of the nodes jobs land on (any name `ferry gpus` resolves); default:
+    /// the cluster's largest GPU node in the catalog.
+    pub gpu: Option<String>,
+    /// GPUs per node (default: as in the catalog).
+    pub gpus_per_node: Option<u32>,
+    /// How the site wants GPUs asked for: `gpus-per-node` (`--gpus-per-node=h100:N`, the
+    /// Alliance's form) or `gres` (`--gres=gpu:N`). Default: `gpus-per-node` on the
+    /// Alliance's clusters, `gres` elsewhere.
+    pub gpu_request: Option<GpuRequest>,
+    /// Slurm's name for the GPU type (`h100`, `a100`); unset asks for any GPU.
+    pub gpu_type: Option<String>,
+    pub cpus_per_task: Option<u32>,
+    pub mem_gb: Option<u32>,
+    /// Where job folders go on the cluster (relative: under the home directory). It must
+    /// be visible from the compute nodes (home, project or scratch, not /tmp).
+    #[serde(default = "default_job_root")]
+    pub job_root: String,
+    /// Exported before every Slurm command (e.g. `SLURM_CONF` for a cluster whose config
+    /// is not in the default place).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GpuRequest {
+    GpusPerNode,
+    Gres,
+}
+
+/// The Alliance's national clusters (docs.alliancecan.ca), whose sites want
+/// `--gpus-per-node=<type>:N`.
+pub const ALLIANCE_CLUSTERS: &[&str] = &[
+    "rorqual",
+    "narval",
+    "fir",
+    "nibi",
+    "trillium",
+    "tamia",
+    "killarney",
+    "vulcan",
+];
+
+fn default_job_root() -> String {
+    "ferry-jobs".into()
+}
+
+impl AcademicAllocation {
+    pub fn gpu_request(&self) -> GpuRequest {
+        self.gpu_request.unwrap_or(
+            if ALLIANCE_CLUSTERS.contains(&self.cluster.to_ascii_lowercase().as_str()) {
+                GpuRequest::GpusPerNode
+            } else {
+                GpuRequest::Gres
+            },
+        )
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -286,6 +378,42 @@ impl Config {
                 return Err(invalid(
                     format!("academic[{i}]"),
                     "allocations must be >= 0".into(),
+                ));
+            }
+            if a.max_walltime_hours.is_some_and(|h| h.is_nan() || h <= 0.0) {
+                return Err(invalid(
+                    format!("academic[{i}].max_walltime_hours"),
+                    "must be > 0".into(),
+                ));
+            }
+            if let Some(g) = &a.gpu {
+                table
+                    .resolve_one(g)
+                    .map_err(|e| invalid(format!("academic[{i}].gpu ({})", a.cluster), e))?;
+            }
+            if a.host.is_some()
+                && self
+                    .academic
+                    .iter()
+                    .filter(|b| b.host.is_some() && b.cluster.eq_ignore_ascii_case(&a.cluster))
+                    .count()
+                    > 1
+            {
+                return Err(invalid(
+                    format!("academic[{i}].cluster"),
+                    format!(
+                        "'{}' is declared with a host twice; Ferry submits to one account per cluster",
+                        a.cluster
+                    ),
+                ));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, m) in self.owned.iter().enumerate() {
+            if m.host.is_some() && !names.insert(m.name.to_ascii_lowercase()) {
+                return Err(invalid(
+                    format!("owned[{i}].name"),
+                    format!("'{}' names two machines with a host", m.name),
                 ));
             }
         }
@@ -518,5 +646,65 @@ gpu_years = 2.5
         let dir = tempfile::tempdir().unwrap();
         let c = Config::load(&dir.path().join("nope.toml")).unwrap();
         assert_eq!(c, Config::default());
+    }
+
+    const REMOTE: &str = r#"
+[hosts.lab]
+address = "10.0.0.12"
+port = 2222
+user = "me"
+identity_file = "~/.ssh/id_ed25519"
+
+[[owned]]
+name = "lab-1"
+gpu = "RTX 4090"
+gpu_count = 2
+purchase_usd = 6000
+host = "lab"
+
+[[academic]]
+cluster = "Narval"
+account = "def-someprof"
+host = "narval"
+max_walltime_hours = 24
+
+[[academic]]
+cluster = "mycluster"
+account = "none"
+host = "localhost"
+gpu = "A100 80GB SXM"
+gpus_per_node = 8
+env = { SLURM_CONF = "/etc/alt/slurm.conf" }
+"#;
+
+    #[test]
+    fn hosts_and_remote_backends() {
+        let c = Config::parse(REMOTE, "c.toml").unwrap();
+        assert_eq!(c.hosts["lab"].port, Some(2222));
+        assert_eq!(c.owned[0].host.as_deref(), Some("lab"));
+        assert_eq!(c.owned[0].job_root, "ferry-jobs");
+        // The Alliance's clusters want --gpus-per-node; other sites --gres.
+        assert_eq!(c.academic[0].gpu_request(), GpuRequest::GpusPerNode);
+        assert_eq!(c.academic[1].gpu_request(), GpuRequest::Gres);
+        assert_eq!(c.academic[1].env["SLURM_CONF"], "/etc/alt/slurm.conf");
+    }
+
+    #[test]
+    fn remote_backend_mistakes_are_named() {
+        let bad = REMOTE.replace("port = 2222", "prot = 2222");
+        let e = Config::parse(&bad, "c.toml").unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:4:1:") && e.contains("prot"), "{e}");
+        let bad = REMOTE.replace("max_walltime_hours = 24", "max_walltime_hours = 0");
+        let e = Config::parse(&bad, "c.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("academic[0].max_walltime_hours: must be > 0"),
+            "{e}"
+        );
+        let bad = REMOTE.replace("cluster = \"mycluster\"", "cluster = \"narval\"");
+        let e = Config::parse(&bad, "c.toml").unwrap_err().to_string();
+        assert!(e.contains("declared with a host twice"), "{e}");
+        let bad = REMOTE.replace("gpu = \"A100 80GB SXM\"", "gpu = \"A9000\"");
+        let e = Config::parse(&bad, "c.toml").unwrap_err().to_string();
+        assert!(e.contains("academic[1].gpu (mycluster)"), "{e}");
     }
 }

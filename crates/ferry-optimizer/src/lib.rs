@@ -28,6 +28,12 @@ pub struct EnabledBackend {
     pub price_basis: String,
     /// Which provider's catalog offers it can launch (cloud backends), if any.
     pub provider: Option<String>,
+    /// Expected wait before a job starts (a Slurm queue, by `sbatch --test-only`), hours.
+    pub wait_hours: Option<f64>,
+    /// Longest a job may run there (a partition's wall-time cap), hours.
+    pub max_hours: Option<f64>,
+    /// Why it cannot take work now (an unreachable login node), if so.
+    pub unavailable: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -136,7 +142,7 @@ pub fn place(task: &Task, catalog: &Catalog, backends: &[EnabledBackend], now_un
                     compute_usd: 0.0,
                     egress_usd: 0.0,
                     expected_usd: 0.0,
-                    wait_hours: 0.0,
+                    wait_hours: b.wait_hours.unwrap_or(0.0),
                     source: b.price_basis.clone(),
                     excluded: vec![],
                     notes: vec![],
@@ -144,6 +150,21 @@ pub fn place(task: &Task, catalog: &Catalog, backends: &[EnabledBackend], now_un
                 if !fits {
                     c.excluded
                         .push(format!("{} has {held} of the {count} GPUs asked for", b.id));
+                }
+                if let Some(why) = &b.unavailable {
+                    c.excluded.push(why.clone());
+                }
+                if let Some(max) = b.max_hours
+                    && hours > max
+                {
+                    c.excluded.push(format!(
+                        "{hours} h is over {}'s wall-time cap of {max} h; split the work into checkpointed jobs",
+                        b.id
+                    ));
+                }
+                if let Some(w) = b.wait_hours {
+                    c.notes
+                        .push(format!("queue wait about {w:.1} h (sbatch --test-only)"));
                 }
                 finish(
                     &mut c,

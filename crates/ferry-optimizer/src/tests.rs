@@ -18,6 +18,9 @@ fn local(gpus: &[(&str, u32)], price: Option<f64>) -> EnabledBackend {
         price_per_gpu_hour: price,
         price_basis: "test".into(),
         provider: None,
+        wait_hours: None,
+        max_hours: None,
+        unavailable: None,
     }
 }
 

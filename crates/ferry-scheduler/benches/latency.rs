@@ -47,6 +47,7 @@ async fn main() {
             name: "bench".into(),
             task: JobPayload {
                 gpus: 1,
+                gpu: None,
                 workdir: None,
                 envs: Default::default(),
                 setup: None,

@@ -61,19 +61,36 @@ pub struct Tick {
     pub started: Vec<JobId>,
     pub finished: Vec<(JobId, JobState)>,
     pub relaunched: Vec<JobId>,
+    /// Jobs whose backend could not be asked this time (a host unreachable): they are
+    /// left as they were and asked again on the next pass.
+    pub errors: Vec<(JobId, String)>,
+}
+
+/// A backend whose GPUs this scheduler hands out itself (this host, an owned machine).
+struct Pool {
+    backend: Arc<dyn Backend>,
+    /// Device indices of its GPUs.
+    devices: Vec<u32>,
 }
 
 pub struct Scheduler {
     store: Arc<dyn Store>,
-    /// The backend whose GPUs this scheduler hands out (this host).
-    backend: Arc<dyn Backend>,
+    /// The first is this host.
+    pools: Vec<Pool>,
     /// Backends that queue work themselves (Slurm sites): jobs go to them at once.
     queueing: Vec<Arc<dyn Backend>>,
-    /// Device indices of the backend's GPUs.
-    devices: Vec<u32>,
     clock: Arc<dyn Clock>,
     sequence: AtomicU32,
+    /// Jobs on other machines are asked about at most this often (each question is a
+    /// command on a login node or over SSH).
+    remote_poll_ms: i64,
+    last_polled: std::sync::Mutex<std::collections::HashMap<JobId, i64>>,
+    /// One pass at a time: two would both see a job being launched as not launched yet.
+    pass: tokio::sync::Mutex<()>,
 }
+
+/// How often a job on another machine is asked about, by default.
+pub const REMOTE_POLL: Duration = Duration::from_secs(1);
 
 impl Scheduler {
     pub fn new(
@@ -84,12 +101,40 @@ impl Scheduler {
     ) -> Scheduler {
         Scheduler {
             store,
-            backend,
+            pools: vec![Pool { backend, devices }],
             queueing: vec![],
-            devices,
             clock,
             sequence: AtomicU32::new(0),
+            remote_poll_ms: REMOTE_POLL.as_millis() as i64,
+            last_polled: Default::default(),
+            pass: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// How often jobs on other machines (SSH hosts, Slurm clusters) are asked about.
+    pub fn set_remote_poll(&mut self, every: Duration) {
+        self.remote_poll_ms = every.as_millis() as i64;
+    }
+
+    /// Whether a job on another machine was asked about too recently to ask again.
+    fn polled_recently(&self, rec: &JobRecord, now: i64) -> bool {
+        if rec.placement.backend == self.pools[0].backend.id() {
+            return false;
+        }
+        let mut last = self.last_polled.lock().expect("poll times");
+        match last.get(&rec.id) {
+            Some(t) if now - t < self.remote_poll_ms => true,
+            _ => {
+                last.insert(rec.id.clone(), now);
+                false
+            }
+        }
+    }
+
+    /// Adds a backend whose GPUs (`devices`) this scheduler hands out, queueing jobs for
+    /// them as it does for this host's (an owned machine over SSH).
+    pub fn add_pool(&mut self, backend: Arc<dyn Backend>, devices: Vec<u32>) {
+        self.pools.push(Pool { backend, devices });
     }
 
     /// Adds a backend that queues work itself (a Slurm cluster): jobs placed on it are
@@ -98,23 +143,34 @@ impl Scheduler {
         self.queueing.push(backend);
     }
 
-    /// The backend a job was placed on, if this scheduler has it.
-    fn backend_for(&self, id: &str) -> Option<&Arc<dyn Backend>> {
-        std::iter::once(&self.backend)
+    /// The backend with this id, if this scheduler has it.
+    pub fn backend_for(&self, id: &str) -> Option<&Arc<dyn Backend>> {
+        self.pools
+            .iter()
+            .map(|p| &p.backend)
             .chain(self.queueing.iter())
             .find(|b| b.id() == id)
     }
 
-    fn is_local(&self, id: &str) -> bool {
-        id == self.backend.id()
+    fn pool(&self, id: &str) -> Option<&Pool> {
+        self.pools.iter().find(|p| p.backend.id() == id)
+    }
+
+    /// Every backend, pools first.
+    pub fn backends(&self) -> impl Iterator<Item = &Arc<dyn Backend>> {
+        self.pools
+            .iter()
+            .map(|p| &p.backend)
+            .chain(self.queueing.iter())
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
+    /// This host's backend.
     pub fn backend(&self) -> &Arc<dyn Backend> {
-        &self.backend
+        &self.pools[0].backend
     }
 
     /// A fresh job id (time-ordered, unique within this process).
@@ -136,14 +192,16 @@ impl Scheduler {
                 format!("no backend '{}' is configured", job.placement.backend),
             ));
         }
-        if self.is_local(&job.placement.backend) && payload.gpus as usize > self.devices.len() {
+        if let Some(pool) = self.pool(&job.placement.backend)
+            && payload.gpus as usize > pool.devices.len()
+        {
             return Err(SchedulerError::Job(
                 job.id.clone(),
                 format!(
                     "asks for {} GPUs; {} has {}",
                     payload.gpus,
-                    self.backend.id(),
-                    self.devices.len()
+                    pool.backend.id(),
+                    pool.devices.len()
                 ),
             ));
         }
@@ -193,13 +251,21 @@ impl Scheduler {
     /// the queue allows. Called on a timer, after each submission, and at start-up (which
     /// is the whole of recovery after a crash).
     pub async fn tick(&self) -> Result<Tick, SchedulerError> {
+        let _one_pass = self.pass.lock().await;
         let mut report = Tick::default();
         let unfinished = self.store.list(&JobFilter::unfinished()).await?;
         for rec in unfinished
             .iter()
             .filter(|r| matches!(r.state, JobState::Starting | JobState::Running))
         {
-            self.reconcile(rec, &mut report).await?;
+            if self.polled_recently(rec, self.clock.now_ms()) {
+                continue;
+            }
+            // One unreachable host, or one job's odd record, must not hold up every other
+            // job: the error is reported and the job asked about again next pass.
+            if let Err(e) = self.reconcile(rec, &mut report).await {
+                report.errors.push((rec.id.clone(), e.to_string()));
+            }
         }
         self.release_strays(&unfinished).await?;
         self.start_queued(&mut report).await?;
@@ -232,6 +298,7 @@ impl Scheduler {
                 cancelled,
                 started_ms,
                 finished_ms,
+                reason: said,
             } => {
                 if rec.state == JobState::Starting {
                     let patch = JobPatch {
@@ -266,6 +333,8 @@ impl Scheduler {
                         ),
                     )
                 };
+                // The backend's own words (Slurm's state and reason) say more, when it has them.
+                let reason = said.unwrap_or(reason);
                 self.finish(
                     rec,
                     state,
@@ -282,8 +351,8 @@ impl Scheduler {
                 if now - rec.updated_at_ms >= RELAUNCH_AFTER.as_millis() as i64
                     || rec.state == JobState::Starting
                 {
-                    self.launch(rec).await?;
                     report.relaunched.push(rec.id.clone());
+                    self.start_or_fail(rec, now, report).await?;
                 }
             }
             Observed::Unknown => {
@@ -306,6 +375,10 @@ impl Scheduler {
         started_ms: i64,
         finished_ms: i64,
     ) -> Result<(), SchedulerError> {
+        // Clocks of other machines may put the end a little before the start Ferry
+        // recorded when it first saw the job running: the job then ran for no time.
+        let started_ms = rec.started_at_ms.unwrap_or(started_ms);
+        let finished_ms = finished_ms.max(started_ms);
         let ms = (finished_ms - started_ms).max(0);
         let amount = charge(rec.placement.price_per_hour, ms);
         let entry = LedgerEntry {
@@ -329,6 +402,7 @@ impl Scheduler {
         self.store
             .finish(&rec.id, state, &patch, &reason, Some(&entry))
             .await?;
+        self.last_polled.lock().expect("poll times").remove(&rec.id);
         if let Some(b) = self.backend_for(&rec.placement.backend) {
             b.release(&rec.id).await?;
         }
@@ -337,12 +411,14 @@ impl Scheduler {
 
     /// GPUs held by jobs that are not running (a crash between allocating and starting).
     async fn release_strays(&self, unfinished: &[JobRecord]) -> Result<(), SchedulerError> {
-        for (_, job) in self.store.held_devices(self.backend.id()).await? {
-            let active = unfinished
-                .iter()
-                .any(|r| r.id == job && matches!(r.state, JobState::Starting | JobState::Running));
-            if !active {
-                self.store.release(&job).await?;
+        for pool in &self.pools {
+            for (_, job) in self.store.held_devices(pool.backend.id()).await? {
+                let active = unfinished.iter().any(|r| {
+                    r.id == job && matches!(r.state, JobState::Starting | JobState::Running)
+                });
+                if !active {
+                    self.store.release(&job).await?;
+                }
             }
         }
         Ok(())
@@ -359,13 +435,10 @@ impl Scheduler {
             .await?;
         queued.sort_by(|a, b| (a.submitted_at_ms, &a.id).cmp(&(b.submitted_at_ms, &b.id)));
         // Backends that queue work themselves get their jobs at once.
-        let (queued, elsewhere): (Vec<JobRecord>, Vec<JobRecord>) = queued
-            .into_iter()
-            .partition(|r| self.is_local(&r.placement.backend));
-        for rec in &elsewhere {
-            if self.backend_for(&rec.placement.backend).is_none() {
-                continue;
-            }
+        for rec in queued
+            .iter()
+            .filter(|r| self.queueing.iter().any(|b| b.id() == r.placement.backend))
+        {
             let rec = self
                 .store
                 .transition(
@@ -377,22 +450,6 @@ impl Scheduler {
                 .await?;
             self.start_or_fail(&rec, now, report).await?;
         }
-        if queued.is_empty() {
-            return Ok(());
-        }
-        let held: Vec<u32> = self
-            .store
-            .held_devices(self.backend.id())
-            .await?
-            .into_iter()
-            .map(|(d, _)| d)
-            .collect();
-        let mut free: Vec<u32> = self
-            .devices
-            .iter()
-            .copied()
-            .filter(|d| !held.contains(d))
-            .collect();
         let running = self
             .store
             .list(&JobFilter {
@@ -400,8 +457,46 @@ impl Scheduler {
                 ..JobFilter::default()
             })
             .await?;
+        for pool in &self.pools {
+            let id = pool.backend.id();
+            let mine: Vec<&JobRecord> = queued
+                .iter()
+                .filter(|r| r.placement.backend == id)
+                .collect();
+            if !mine.is_empty() {
+                self.start_on_pool(pool, &mine, &running, now, report)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// FIFO with EASY backfill over one pool's GPUs.
+    async fn start_on_pool(
+        &self,
+        pool: &Pool,
+        queued: &[&JobRecord],
+        running: &[JobRecord],
+        now: i64,
+        report: &mut Tick,
+    ) -> Result<(), SchedulerError> {
+        let id = pool.backend.id();
+        let held: Vec<u32> = self
+            .store
+            .held_devices(id)
+            .await?
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        let mut free: Vec<u32> = pool
+            .devices
+            .iter()
+            .copied()
+            .filter(|d| !held.contains(d))
+            .collect();
         let running: Vec<queue::Running> = running
             .iter()
+            .filter(|r| r.placement.backend == id)
             .map(|r| queue::Running {
                 gpus: r.gpus.as_ref().map_or(0, |g| g.len() as u32),
                 ends_ms: expected_duration_ms(r).map(|d| r.started_at_ms.unwrap_or(now) + d),
@@ -415,12 +510,10 @@ impl Scheduler {
             })
             .collect();
         for i in queue::choose(now, free.len() as u32, &running, &waiting) {
-            let rec = &queued[i];
+            let rec = queued[i];
             let need = waiting[i].gpus as usize;
             let gpus: Vec<u32> = free.drain(..need).collect();
-            self.store
-                .allocate(&rec.id, self.backend.id(), &gpus)
-                .await?;
+            self.store.allocate(&rec.id, id, &gpus).await?;
             let patch = JobPatch {
                 gpus: Some(gpus),
                 ..JobPatch::default()
@@ -476,6 +569,7 @@ impl Scheduler {
             setup: p.setup.clone(),
             run: p.run.clone(),
             gpus: rec.gpus.clone().unwrap_or_default(),
+            gpu_count: p.gpus,
             max_runtime: rec
                 .max_runtime_s
                 .map(|s| Duration::from_secs(s.max(0) as u64)),

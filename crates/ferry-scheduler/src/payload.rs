@@ -8,6 +8,9 @@ use std::path::PathBuf;
 pub struct JobPayload {
     /// GPUs on this backend; 0 for CPU-only work.
     pub gpus: u32,
+    /// Their model (catalog id), where placement chose one: allocations count usage by it.
+    #[serde(default)]
+    pub gpu: Option<String>,
     pub workdir: Option<PathBuf>,
     #[serde(default)]
     pub envs: BTreeMap<String, String>,

@@ -34,6 +34,7 @@ fn job(s: &Scheduler, run: &str, gpus: u32) -> NewJob {
         name: "test".into(),
         task: JobPayload {
             gpus,
+            gpu: None,
             workdir: None,
             envs: Default::default(),
             setup: None,
@@ -409,4 +410,125 @@ async fn jobs_are_routed_to_the_backend_their_placement_names() {
         "{err}"
     );
     settle(&s, &busy.id).await;
+}
+
+#[tokio::test]
+async fn another_machine_queues_on_its_own_gpus() {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = scheduler(root.path(), 1).await;
+    // An owned machine: the SSH backend's own code, its commands run on this host.
+    let there = root.path().join("there");
+    s.add_pool(
+        Arc::new(ferry_backend::ssh::SshBackend::new(
+            "ssh:there".into(),
+            ferry_backend::transport::Transport::Local,
+            there.display().to_string(),
+        )),
+        vec![0],
+    );
+    let here = s.submit(job(&s, "sleep 0.5", 1)).await.unwrap();
+    let mut first = job(&s, "echo \"first on $CUDA_VISIBLE_DEVICES\"; sleep 0.5", 1);
+    first.placement.backend = "ssh:there".into();
+    let first = s.submit(first).await.unwrap();
+    let mut second = job(&s, "echo second", 1);
+    second.placement.backend = "ssh:there".into();
+    let second = s.submit(second).await.unwrap();
+    let t = s.tick().await.unwrap();
+    // Each machine's single GPU goes to the first job placed on it; the second waits.
+    assert!(
+        t.started.contains(&here.id) && t.started.contains(&first.id),
+        "{t:?}"
+    );
+    assert_eq!(state(&s, &second.id).await, JobState::Queued);
+    let mut too_many = job(&s, "true", 2);
+    too_many.placement.backend = "ssh:there".into();
+    let err = s.submit(too_many).await.unwrap_err().to_string();
+    assert!(err.contains("asks for 2 GPUs; ssh:there has 1"), "{err}");
+
+    for id in [&here.id, &first.id, &second.id] {
+        assert_eq!(settle(&s, id).await.state, JobState::Succeeded);
+    }
+    let first_rec = s.store().get(&first.id).await.unwrap().unwrap();
+    let second_rec = s.store().get(&second.id).await.unwrap().unwrap();
+    assert!(
+        second_rec.started_at_ms >= first_rec.finished_at_ms,
+        "waited for the GPU"
+    );
+    let log = std::fs::read_to_string(there.join(first.id.as_str()).join("out.log")).unwrap();
+    assert_eq!(log, "first on 0\n");
+}
+
+/// A backend that takes jobs and then cannot be reached (a host gone off the network).
+struct Unreachable;
+
+#[async_trait::async_trait]
+impl ferry_backend::Backend for Unreachable {
+    fn id(&self) -> &str {
+        "ssh:gone"
+    }
+    async fn capacity(&self) -> Result<ferry_backend::Capacity, ferry_backend::BackendError> {
+        Err(self.down())
+    }
+    async fn launch(
+        &self,
+        _: &ferry_backend::LaunchSpec,
+    ) -> Result<ferry_backend::Handle, ferry_backend::BackendError> {
+        Ok(ferry_backend::Handle("1".into()))
+    }
+    async fn status(
+        &self,
+        _: &JobId,
+    ) -> Result<ferry_backend::Observed, ferry_backend::BackendError> {
+        Err(self.down())
+    }
+    async fn logs(
+        &self,
+        _: &JobId,
+        _: u64,
+    ) -> Result<ferry_backend::LogChunk, ferry_backend::BackendError> {
+        Err(self.down())
+    }
+    async fn cancel(&self, _: &JobId) -> Result<(), ferry_backend::BackendError> {
+        Err(self.down())
+    }
+    async fn release(&self, _: &JobId) -> Result<(), ferry_backend::BackendError> {
+        Ok(())
+    }
+    async fn list_owned(
+        &self,
+    ) -> Result<Vec<(JobId, ferry_backend::Observed)>, ferry_backend::BackendError> {
+        Err(self.down())
+    }
+}
+
+impl Unreachable {
+    fn down(&self) -> ferry_backend::BackendError {
+        ferry_backend::BackendError::Backend {
+            backend: "ssh:gone".into(),
+            message: "gone: unreachable".into(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_machine_holds_up_no_other_job() {
+    let root = tempfile::tempdir().unwrap();
+    let mut s = scheduler(root.path(), 1).await;
+    s.add_pool(Arc::new(Unreachable), vec![0]);
+    s.set_remote_poll(Duration::ZERO);
+    let mut there = job(&s, "true", 1);
+    there.placement.backend = "ssh:gone".into();
+    let there = s.submit(there).await.unwrap();
+    s.tick().await.unwrap();
+    let here = s.submit(job(&s, "echo fine", 1)).await.unwrap();
+    let t = s.tick().await.unwrap();
+    assert!(
+        t.errors
+            .iter()
+            .any(|(id, e)| *id == there.id && e == "ssh:gone: gone: unreachable"),
+        "{t:?}"
+    );
+    assert_eq!(settle(&s, &here.id).await.state, JobState::Succeeded);
+    // Not given up on: it is asked again on every pass until its host answers.
+    assert_eq!(state(&s, &there.id).await, JobState::Starting);
 }

@@ -185,12 +185,31 @@ async fn logs(
         .get(&id)
         .await?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no job {id}")))?;
-    let mut chunk = state
+    let backend = state
         .scheduler
-        .backend()
-        .logs(&id, q.offset)
-        .await
-        .map_err(SchedulerError::from)?;
+        .backend_for(&rec.placement.backend)
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::CONFLICT,
+                format!(
+                    "job {id} ran on {}, which this server does not have configured (restart it after changing the config)",
+                    rec.placement.backend
+                ),
+            )
+        })?;
+    let mut chunk = if rec.state.is_terminal() && rec.started_at_ms.is_none() {
+        // Never started (refused, cancelled in the queue): there is no output to fetch.
+        LogChunk {
+            data: String::new(),
+            next_offset: q.offset,
+            complete: true,
+        }
+    } else {
+        backend
+            .logs(&id, q.offset)
+            .await
+            .map_err(SchedulerError::from)?
+    };
     // "Complete" once the store, not only the backend, has recorded the end.
     chunk.complete = chunk.complete && rec.state.is_terminal()
         || rec.state.is_terminal() && rec.started_at_ms.is_none();

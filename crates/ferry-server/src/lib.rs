@@ -12,8 +12,8 @@ mod files;
 pub use api::{JobView, SubmitRequest};
 pub use files::{ServerInfo, read_info, read_or_create_token};
 
-use ferry_backend::GpuDetection;
 use ferry_backend::local::LocalBackend;
+use ferry_backend::{Backend, GpuDetection};
 use ferry_scheduler::{Scheduler, SystemClock};
 use ferry_store::SqliteStore;
 use std::net::SocketAddr;
@@ -28,6 +28,13 @@ pub struct ServerConfig {
     pub supervisor: Vec<String>,
     pub gpus: GpuDetection,
     pub tick: Duration,
+    /// Other machines whose GPUs the scheduler hands out (owned hosts over SSH), with
+    /// their device indices.
+    pub pools: Vec<(Arc<dyn Backend>, Vec<u32>)>,
+    /// Backends that queue work themselves (Slurm clusters).
+    pub queueing: Vec<Arc<dyn Backend>>,
+    /// How often a job on another machine is asked about.
+    pub remote_poll: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,16 +67,24 @@ pub async fn serve(cfg: ServerConfig) -> Result<(), ServerError> {
         cfg.gpus.clone(),
         cfg.supervisor.clone(),
     );
-    let scheduler = Arc::new(Scheduler::new(
+    let mut scheduler = Scheduler::new(
         Arc::new(store),
         Arc::new(backend),
         devices,
         Arc::new(SystemClock),
-    ));
+    );
+    for (backend, devices) in cfg.pools {
+        scheduler.add_pool(backend, devices);
+    }
+    for backend in cfg.queueing {
+        scheduler.add_queueing_backend(backend);
+    }
+    scheduler.set_remote_poll(cfg.remote_poll);
+    let scheduler = Arc::new(scheduler);
 
     // Recovery is one pass of the scheduler: every unfinished job is reconciled with what
     // the backend says before anything new is accepted.
-    scheduler.tick().await?;
+    report_errors(&scheduler.tick().await?);
 
     let listener = tokio::net::TcpListener::bind(cfg.bind)
         .await
@@ -96,8 +111,9 @@ pub async fn serve(cfg: ServerConfig) -> Result<(), ServerError> {
                     _ = tokio::time::sleep(every) => {}
                     _ = stop.changed() => break,
                 }
-                if let Err(e) = scheduler.tick().await {
-                    eprintln!("ferry server: scheduler pass failed: {e}");
+                match scheduler.tick().await {
+                    Ok(t) => report_errors(&t),
+                    Err(e) => eprintln!("ferry server: scheduler pass failed: {e}"),
                 }
             }
         })
@@ -140,4 +156,11 @@ pub async fn serve(cfg: ServerConfig) -> Result<(), ServerError> {
     files::remove_info(&cfg.data_dir, std::process::id());
     served.map_err(io("serving"))?;
     Ok(())
+}
+
+/// Backends that could not be asked are retried on the next pass; the log says why.
+fn report_errors(tick: &ferry_scheduler::Tick) {
+    for (job, e) in &tick.errors {
+        eprintln!("ferry server: job {job}: {e} (asking again on the next pass)");
+    }
 }

@@ -204,9 +204,12 @@ impl SlurmBackend {
         let (ferry_state, reason) = match phase(state, code).map_err(|e| self.err(job, e))? {
             SlurmPhase::Ended { state, reason } => (state, reason),
             SlurmPhase::Waiting => return Ok(Observed::Pending),
+            // Slurm has started the batch script, but the task has not begun until the
+            // script records it: until then, it is still on its way.
             SlurmPhase::Running => {
-                return Ok(Observed::Running {
-                    since_ms: ms(files, "started").unwrap_or(now),
+                return Ok(match ms(files, "started") {
+                    Some(since_ms) => Observed::Running { since_ms },
+                    None => Observed::Pending,
                 });
             }
         };
@@ -267,8 +270,10 @@ impl Backend for SlurmBackend {
         let dir = self.dir(&spec.job).await?;
         let d = sh_quote(&dir);
         // Submitted before (its id written down, or its comment in the queue): never twice.
+        // Only a job whose folder exists can have been submitted, so a first launch does not
+        // pay for listing the user's jobs.
         let find = format!(
-            "cat {d}/slurm_id 2>/dev/null || squeue -h -t all -u \"$(id -un)\" -o '%i %k' 2>/dev/null | awk '$2 == \"ferry:{}\" {{ print $1; exit }}'",
+            "[ -d {d} ] || exit 0; cat {d}/slurm_id 2>/dev/null || squeue -h -t all -u \"$(id -un)\" -o '%i %k' 2>/dev/null | awk '$2 == \"ferry:{}\" {{ print $1; exit }}'",
             spec.job
         );
         let known = self.run(&spec.job, &find, None).await?;
@@ -307,8 +312,10 @@ impl Backend for SlurmBackend {
         let dir = self.dir(job).await?;
         // One round trip: the job's own records, then (unless it recorded its end)
         // what the controller says, or accounting once the controller has forgotten it.
+        // The decision uses the records as read, so an end recorded in between is seen
+        // by one of the two.
         let command = format!(
-            "{}; id=$(head -n 1 slurm_id 2>/dev/null); if [ -n \"$id\" ] && [ ! -s exit ]; then echo '--scontrol'; scontrol show job -o \"$id\" 2>/dev/null || {{ echo '--sacct'; sacct -n -P -X -j \"$id\" -o JobID,State,ExitCode,ElapsedRaw 2>/dev/null; }}; fi",
+            "out=$({}); printf '%s\\n' \"$out\"; id=$(printf '%s\\n' \"$out\" | sed -n 's/^slurm_id=//p'); ex=$(printf '%s\\n' \"$out\" | sed -n 's/^exit=//p'); if [ -n \"$id\" ] && [ -z \"$ex\" ]; then echo '--scontrol'; scontrol show job -o \"$id\" 2>/dev/null || {{ echo '--sacct'; sacct -n -P -X -j \"$id\" -o JobID,State,ExitCode,ElapsedRaw 2>/dev/null; }}; fi",
             dump_command(&dir, FILES)
         );
         let out = self.run(job, &command, None).await?;

@@ -19,11 +19,13 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
     task.check_paths(base, &file)?;
     let mut catalog = ctx.catalog()?;
     catalog.drop_superseded();
-    let here = this_host(ctx, &catalog);
+    let remotes = crate::backends::remotes(ctx, &catalog)?;
+    let mut enabled = vec![this_host(ctx, &catalog)];
+    enabled.extend(enabled_remotes(ctx, &catalog, &task, &remotes));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let plan = place(&task, &catalog, std::slice::from_ref(&here), now);
+    let plan = place(&task, &catalog, &enabled, now);
 
     if args.json {
         print_json(&plan)?;
@@ -38,18 +40,43 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let Some(chosen) = plan.chosen.map(|i| &plan.candidates[i]) else {
+        let why: Vec<String> = plan
+            .candidates
+            .iter()
+            .filter_map(|c| {
+                Some(format!(
+                    "\n  {}: {}",
+                    c.backend.as_ref()?,
+                    c.excluded.join("; ")
+                ))
+            })
+            .collect();
         bail!(
-            "no configured backend can run this task (this release runs work on this host); the plan above ranks where it could run"
+            "no configured backend can run this task (Ferry runs work on this host, [[owned]] machines with a host, and [[academic]] clusters with a host); the plan above ranks where it could run.{}",
+            why.concat()
         );
     };
-    let max_runtime_s = match &args.max_runtime {
-        Some(d) => Some(parse_duration_s(d)?),
-        None => ctx
+    let backend = chosen.backend.clone().unwrap_or_default();
+    let slurm = remotes.iter().find_map(|r| match r {
+        crate::backends::Remote::Slurm { site, .. } if site.id == backend => Some(&**site),
+        _ => None,
+    });
+    let max_runtime_s = match (&args.max_runtime, slurm) {
+        (Some(d), _) => Some(parse_duration_s(d)?),
+        // Slurm needs a wall time: the estimate and a margin, within the partition's cap.
+        (None, Some(site)) => Some(crate::backends::slurm_time(site, plan.hours).as_secs() as i64),
+        (None, None) => ctx
             .config
             .local
             .max_runtime_hours
             .map(|h| (h * 3600.0) as i64),
     };
+    if let (Some(site), Some(secs)) = (slurm, max_runtime_s) {
+        // Refused here, with the reason, rather than by the cluster later.
+        ferry_backend::slurm::backend::SlurmBackend::new((*site).clone())
+            .check_walltime(std::time::Duration::from_secs(secs.max(0) as u64))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     let workdir = task
         .check_paths(base, &file)?
         .map(|w| w.canonicalize())
@@ -58,6 +85,7 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
         name: task.name.clone(),
         payload: ferry_scheduler::JobPayload {
             gpus: chosen.gpus,
+            gpu: chosen.gpu.clone(),
             workdir,
             envs: task.envs.clone(),
             setup: task.setup.clone(),
@@ -65,8 +93,8 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
             estimated_hours: task.estimated_hours,
         },
         placement: ferry_store::Placement {
-            backend: chosen.backend.clone().unwrap_or_default(),
-            provider: "owned".into(),
+            backend,
+            provider: chosen.category.to_string(),
             offer: chosen.source.clone(),
             price_per_hour: ferry_job::Micros::from_usd(chosen.price_per_hour)?,
         },
@@ -121,6 +149,45 @@ fn parse_duration_s(s: &str) -> Result<i64> {
     Ok(secs as i64)
 }
 
+/// The config's SSH hosts and Slurm clusters, with each cluster's queue wait for this task
+/// by `sbatch --test-only` (when the task may run on academic clusters at all). A cluster
+/// that cannot be asked is listed with the reason and excluded.
+fn enabled_remotes(
+    ctx: &Context,
+    catalog: &ferry_catalog::Catalog,
+    task: &Task,
+    remotes: &[crate::backends::Remote],
+) -> Vec<EnabledBackend> {
+    let wants_academic =
+        task.categories.is_empty() || task.categories.contains(&Category::Academic);
+    let gpus = task
+        .resources
+        .iter()
+        .flat_map(|r| r.accelerators.iter().map(|a| a.count))
+        .max()
+        .unwrap_or(0);
+    let hours = task
+        .estimated_hours
+        .unwrap_or(ferry_optimizer::DEFAULT_HOURS);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    remotes
+        .iter()
+        .map(|r| {
+            let mut e = r.enabled(ctx, catalog);
+            if wants_academic && e.category == Category::Academic {
+                match rt.block_on(r.estimate_wait(gpus, hours)) {
+                    Ok(w) => e.wait_hours = w,
+                    Err(why) => e.unavailable = Some(why),
+                }
+            }
+            e
+        })
+        .collect()
+}
+
 /// This host as a backend: its GPUs from NVML (none without a driver), priced from an
 /// `[[owned]]` entry without a `host`, else at a stated default.
 pub fn this_host(ctx: &Context, catalog: &ferry_catalog::Catalog) -> EnabledBackend {
@@ -167,6 +234,9 @@ pub fn this_host(ctx: &Context, catalog: &ferry_catalog::Catalog) -> EnabledBack
         price_per_gpu_hour: price,
         price_basis: basis,
         provider: None,
+        wait_hours: None,
+        max_hours: None,
+        unavailable: None,
     }
 }
 

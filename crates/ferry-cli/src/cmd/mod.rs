@@ -1,4 +1,6 @@
 mod advise;
+mod allocation;
+mod backends;
 mod catalog;
 mod chart;
 mod config;
@@ -30,6 +32,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Logs { job, follow } => jobs::logs(&ctx, &job, follow),
         Command::Cancel { job } => jobs::cancel(&ctx, &job),
         Command::Cost { by, json } => jobs::cost(&ctx, &by, json),
+        Command::Allocation { json } => allocation::run(&ctx, json),
+        Command::Backends { json } => backends::run(&ctx, json),
         Command::Server { command } => server::run(&ctx, &command),
         Command::Supervise { .. } => unreachable!("handled above"),
         Command::Catalog { command } => match command {

@@ -9,7 +9,7 @@ pub fn run(ctx: &Context, command: &ServerCommand) -> Result<ExitCode> {
     let data = &ctx.paths.data_dir;
     match command {
         ServerCommand::Run { bind } => {
-            let cfg = ferry_server::ServerConfig {
+            let mut cfg = ferry_server::ServerConfig {
                 data_dir: data.clone(),
                 bind: bind.parse().with_context(|| {
                     format!("--bind: '{bind}' is not an address (e.g. 127.0.0.1:7878)")
@@ -20,7 +20,20 @@ pub fn run(ctx: &Context, command: &ServerCommand) -> Result<ExitCode> {
                 ],
                 gpus: ctx.local_gpus(),
                 tick: Duration::from_millis(200),
+                pools: vec![],
+                queueing: vec![],
+                remote_poll: remote_poll()?,
             };
+            let catalog = ctx.catalog()?;
+            let control = ctx.paths.data_dir.join("ssh");
+            std::fs::create_dir_all(&control)?;
+            for remote in crate::backends::remotes(ctx, &catalog)? {
+                let backend = remote.backend(&control);
+                match remote.devices() {
+                    Some(devices) => cfg.pools.push((backend, devices)),
+                    None => cfg.queueing.push(backend),
+                }
+            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -84,5 +97,15 @@ pub fn run(ctx: &Context, command: &ServerCommand) -> Result<ExitCode> {
                 Ok(ExitCode::from(3))
             }
         },
+    }
+}
+
+/// `FERRY_REMOTE_POLL_MS`: how often jobs on other machines are asked about (default 1000).
+fn remote_poll() -> Result<Duration> {
+    match std::env::var("FERRY_REMOTE_POLL_MS") {
+        Ok(v) => Ok(Duration::from_millis(v.trim().parse().with_context(
+            || format!("FERRY_REMOTE_POLL_MS: '{v}' is not a number of milliseconds"),
+        )?)),
+        Err(_) => Ok(ferry_scheduler::REMOTE_POLL),
     }
 }

@@ -5,6 +5,7 @@
 
 use assert_cmd::Command;
 use serde_json::Value;
+use std::time::{Duration, Instant};
 
 pub struct Env {
     pub dir: tempfile::TempDir,
@@ -60,4 +61,90 @@ impl Drop for Env {
                 .status();
         }
     }
+}
+
+pub fn task(env: &Env, name: &str, yaml: &str) -> std::path::PathBuf {
+    let p = env.path(&format!("{name}.yaml"));
+    std::fs::write(&p, yaml).unwrap();
+    p
+}
+
+pub fn gpus(env: &Env, n: u32) -> &Env {
+    env.config(&format!("[local]\ndeclared_gpus = {n}\n"))
+}
+
+pub fn launch_detached(env: &Env, task: &std::path::Path) -> String {
+    let out = env
+        .ferry()
+        .args(["launch", "--detach"])
+        .arg(task)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+pub fn jobs(env: &Env) -> Vec<Value> {
+    env.json(&["status"]).as_array().unwrap().clone()
+}
+
+pub fn job(env: &Env, id: &str) -> Value {
+    jobs(env)
+        .into_iter()
+        .find(|j| j["id"] == id)
+        .unwrap_or_else(|| panic!("{id} not tracked"))
+}
+
+pub fn wait_state(env: &Env, id: &str, done: impl Fn(&str) -> bool) -> Value {
+    wait_state_for(env, id, 30, done)
+}
+
+pub fn wait_state_for(env: &Env, id: &str, secs: u64, done: impl Fn(&str) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let j = job(env, id);
+        if done(j["state"].as_str().unwrap()) {
+            return j;
+        }
+        assert!(Instant::now() < deadline, "{id} stuck: {j}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn terminal(s: &str) -> bool {
+    matches!(
+        s,
+        "succeeded" | "failed" | "timed-out" | "cancelled" | "lost"
+    )
+}
+
+pub fn ledger_total(env: &Env) -> (i64, i64) {
+    let by_job = env.json(&["cost", "--by", "job"]);
+    let sum: i64 = by_job["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["amount_micros"].as_i64().unwrap())
+        .sum();
+    (sum, by_job["total_micros"].as_i64().unwrap())
+}
+
+/// Kills the running server with SIGKILL; returns its pid.
+pub fn kill_9_server(env: &Env) -> i64 {
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("data/server.json")).unwrap())
+            .unwrap();
+    let pid = info["pid"].as_i64().unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    pid
 }

@@ -1,4 +1,4 @@
-//! The real services the integration tests use, started by `scripts/test.sh` through
+//! What the integration tests share: the real services they use, started by `scripts/test.sh` through
 //! `scripts/services/*-up.sh`. A test run outside that script must start them the same
 //! way and export what their `env.sh` files say; the helpers here say how when they
 //! are missing instead of skipping anything.
@@ -36,4 +36,23 @@ pub fn slurm_dir() -> PathBuf {
 /// authorised key) and `ferry-test-refused` (a key the server refuses).
 pub fn sshd_dir() -> PathBuf {
     dir("FERRY_TEST_SSHD_DIR", "sshd-up.sh")
+}
+
+static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// A job id unique across the test processes that share a cluster or host.
+pub fn job_id() -> ferry_job::JobId {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    ferry_job::JobId::new(now, seq + std::process::id() % 1000 * 1000)
+}
+
+pub fn ended(o: &ferry_backend::Observed) -> bool {
+    matches!(
+        o,
+        ferry_backend::Observed::Exited { .. } | ferry_backend::Observed::Unknown
+    )
 }
