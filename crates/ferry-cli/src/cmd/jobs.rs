@@ -30,7 +30,9 @@ pub fn status(ctx: &Context, limit: u32, json: bool) -> Result<ExitCode> {
         println!("No jobs yet. `ferry launch TASK.yaml` runs one.");
         return Ok(ExitCode::SUCCESS);
     }
-    let mut tb = table::new(&["JOB", "NAME", "STATE", "GPUS", "RAN", "COST", "DETAIL"]);
+    let mut tb = table::new(&[
+        "JOB", "NAME", "STATE", "ON", "GPUS", "RAN", "COST", "DETAIL",
+    ]);
     let now = now_ms();
     for j in &jobs {
         let ran = j
@@ -41,9 +43,17 @@ pub fn status(ctx: &Context, limit: u32, json: bool) -> Result<ExitCode> {
             j.id.to_string(),
             j.name.clone(),
             j.state.to_string(),
-            j.gpus.as_ref().map_or("-".into(), |g| {
-                g.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
-            }),
+            j.placement.backend.clone(),
+            // Device indices where Ferry hands them out; a count where the cluster does.
+            j.gpus.as_ref().map_or_else(
+                || {
+                    ferry_scheduler::JobPayload::from_value(&j.task)
+                        .ok()
+                        .filter(|p| p.gpus > 0)
+                        .map_or("-".into(), |p| format!("{} (cluster)", p.gpus))
+                },
+                |g| g.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+            ),
             ran,
             cost.get(j.id.as_str())
                 .map_or("-".into(), |m| m.to_string()),
