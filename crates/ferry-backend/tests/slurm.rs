@@ -251,3 +251,41 @@ async fn estimates_the_queue_wait_and_waits_in_the_queue() {
     b.cancel(&blocker.job).await.unwrap();
     wait_for(&b, &blocker.job, ended).await;
 }
+
+#[tokio::test]
+async fn a_job_the_controller_has_forgotten_is_read_from_accounting() {
+    let root = tempfile::tempdir().unwrap();
+    let b = SlurmBackend::new(site(Transport::Local, root.path()));
+    let s = spec("sleep 300", 0);
+    b.launch(&s).await.unwrap();
+    wait_for(&b, &s.job, |o| matches!(o, Observed::Running { .. })).await;
+    b.cancel(&s.job).await.unwrap();
+    wait_for(&b, &s.job, ended).await;
+
+    // A cancelled job leaves no exit record of its own. Once slurmctld has dropped it
+    // (MinJobAge), `scontrol` no longer knows the id: here an `scontrol` first on the PATH
+    // answers as it then does, and the real `sacct` must tell how the job ended.
+    let bin = root.path().join("forgetful-bin");
+    std::fs::create_dir(&bin).unwrap();
+    let fake = bin.join("scontrol");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    let mut st = site(Transport::Local, root.path());
+    st.env.insert(
+        "PATH".into(),
+        format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+    );
+    match SlurmBackend::new(st).status(&s.job).await.unwrap() {
+        Observed::Exited {
+            cancelled, reason, ..
+        } => {
+            assert!(cancelled, "{reason:?}");
+            assert!(reason.unwrap().contains("CANCELLED"));
+        }
+        o => panic!("{o:?}"),
+    }
+}

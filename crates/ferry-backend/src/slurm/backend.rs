@@ -311,11 +311,12 @@ impl Backend for SlurmBackend {
     async fn status(&self, job: &JobId) -> Result<Observed, BackendError> {
         let dir = self.dir(job).await?;
         // One round trip: the job's own records, then (unless it recorded its end)
-        // what the controller says, or accounting once the controller has forgotten it.
+        // what the controller says, or accounting once the controller has forgotten it
+        // (the database; else, on Slurm before 23.02, the job-completion log: `sacct -c`).
         // The decision uses the records as read, so an end recorded in between is seen
         // by one of the two.
         let command = format!(
-            "out=$({}); printf '%s\\n' \"$out\"; id=$(printf '%s\\n' \"$out\" | sed -n 's/^slurm_id=//p'); ex=$(printf '%s\\n' \"$out\" | sed -n 's/^exit=//p'); if [ -n \"$id\" ] && [ -z \"$ex\" ]; then echo '--scontrol'; scontrol show job -o \"$id\" 2>/dev/null || {{ echo '--sacct'; sacct -n -P -X -j \"$id\" -o JobID,State,ExitCode,ElapsedRaw 2>/dev/null; }}; fi",
+            "out=$({}); printf '%s\\n' \"$out\"; id=$(printf '%s\\n' \"$out\" | sed -n 's/^slurm_id=//p'); ex=$(printf '%s\\n' \"$out\" | sed -n 's/^exit=//p'); if [ -n \"$id\" ] && [ -z \"$ex\" ]; then echo '--scontrol'; scontrol show job -o \"$id\" 2>/dev/null || {{ echo '--sacct'; f=JobID,State,ExitCode,ElapsedRaw; a=$(sacct -n -P -X -j \"$id\" -o $f 2>/dev/null); [ -n \"$a\" ] || a=$(sacct -c -n -P -X -j \"$id\" -o $f 2>/dev/null); printf '%s\\n' \"$a\"; }}; fi",
             dump_command(&dir, FILES)
         );
         let out = self.run(job, &command, None).await?;
