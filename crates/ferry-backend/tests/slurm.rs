@@ -273,7 +273,11 @@ async fn a_job_the_controller_has_forgotten_is_read_from_accounting() {
         "#!/bin/sh\necho 'slurm_load_jobs error: Invalid job id specified' >&2\nexit 1\n",
     )
     .unwrap();
-    std::process::Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(&fake)
+        .status()
+        .unwrap();
     let mut st = site(Transport::Local, root.path());
     st.env.insert(
         "PATH".into(),

@@ -89,6 +89,9 @@ pub struct Scheduler {
     pass: tokio::sync::Mutex<()>,
 }
 
+/// Submissions to a queueing backend (`sbatch` on a login node) made at the same time.
+const SUBMISSIONS_IN_FLIGHT: usize = 8;
+
 /// How often a job on another machine is asked about, by default.
 pub const REMOTE_POLL: Duration = Duration::from_secs(1);
 
@@ -434,21 +437,42 @@ impl Scheduler {
             })
             .await?;
         queued.sort_by(|a, b| (a.submitted_at_ms, &a.id).cmp(&(b.submitted_at_ms, &b.id)));
-        // Backends that queue work themselves get their jobs at once.
+        // Backends that queue work themselves get their jobs at once, several submissions
+        // in flight together (each is a command on a login node).
+        let mut handed = vec![];
         for rec in queued
             .iter()
             .filter(|r| self.queueing.iter().any(|b| b.id() == r.placement.backend))
         {
-            let rec = self
-                .store
-                .transition(
-                    &rec.id,
-                    JobState::Starting,
-                    &JobPatch::default(),
-                    "handed to its backend",
-                )
-                .await?;
-            self.start_or_fail(&rec, now, report).await?;
+            handed.push(
+                self.store
+                    .transition(
+                        &rec.id,
+                        JobState::Starting,
+                        &JobPatch::default(),
+                        "handed to its backend",
+                    )
+                    .await?,
+            );
+        }
+        for batch in handed.chunks(SUBMISSIONS_IN_FLIGHT) {
+            let mut launches = vec![];
+            for rec in batch {
+                match self.spec_for(rec) {
+                    Ok((backend, spec)) => launches.push((
+                        rec,
+                        tokio::spawn(async move { backend.launch(&spec).await }),
+                    )),
+                    Err(e) => self.record_launch(rec, Err(e), now, report).await?,
+                }
+            }
+            for (rec, launch) in launches {
+                let result = match launch.await {
+                    Ok(r) => r.map(|_| ()).map_err(SchedulerError::from),
+                    Err(e) => Err(SchedulerError::Job(rec.id.clone(), e.to_string())),
+                };
+                self.record_launch(rec, result, now, report).await?;
+            }
         }
         let running = self
             .store
@@ -535,7 +559,19 @@ impl Scheduler {
         now: i64,
         report: &mut Tick,
     ) -> Result<(), SchedulerError> {
-        match self.launch(rec).await {
+        let result = self.launch(rec).await;
+        self.record_launch(rec, result, now, report).await
+    }
+
+    /// A launch that failed fails the job with the reason; one that worked is reported.
+    async fn record_launch(
+        &self,
+        rec: &JobRecord,
+        result: Result<(), SchedulerError>,
+        now: i64,
+        report: &mut Tick,
+    ) -> Result<(), SchedulerError> {
+        match result {
             Ok(()) => report.started.push(rec.id.clone()),
             Err(e) => {
                 let patch = JobPatch {
@@ -559,6 +595,13 @@ impl Scheduler {
     }
 
     async fn launch(&self, rec: &JobRecord) -> Result<(), SchedulerError> {
+        let (backend, spec) = self.spec_for(rec)?;
+        backend.launch(&spec).await?;
+        Ok(())
+    }
+
+    /// The backend a job goes to, and what it is told.
+    fn spec_for(&self, rec: &JobRecord) -> Result<(Arc<dyn Backend>, LaunchSpec), SchedulerError> {
         let p = JobPayload::from_value(&rec.task)
             .map_err(|e| SchedulerError::Job(rec.id.clone(), e))?;
         let spec = LaunchSpec {
@@ -580,8 +623,7 @@ impl Scheduler {
                 format!("no backend '{}' is configured", rec.placement.backend),
             )
         })?;
-        backend.launch(&spec).await?;
-        Ok(())
+        Ok((backend.clone(), spec))
     }
 }
 
