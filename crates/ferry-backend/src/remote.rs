@@ -13,6 +13,8 @@
 //! status poll needs is read in one round trip ([`dump_command`]).
 
 use crate::transport::{Output, Transport, sh_quote};
+use crate::{Backend, BackendError, LogChunk, Observed};
+use ferry_job::JobId;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
@@ -103,6 +105,91 @@ pub fn tail_command(path: &str, offset: u64) -> String {
         offset + 1,
         sh_quote(path)
     )
+}
+
+/// Where one backend keeps its job folders on a machine, and how its errors name it.
+pub struct JobFolders {
+    backend: String,
+    transport: Transport,
+    root: String,
+    resolved: tokio::sync::OnceCell<String>,
+}
+
+impl JobFolders {
+    /// `root` as configured: relative paths are under the remote home directory.
+    pub fn new(backend: &str, transport: Transport, root: &str) -> JobFolders {
+        JobFolders {
+            backend: backend.to_string(),
+            transport,
+            root: root.to_string(),
+            resolved: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The absolute root, made on first use.
+    pub async fn root(&self) -> Result<&str, BackendError> {
+        self.resolved
+            .get_or_try_init(|| resolve_root(&self.transport, &self.root))
+            .await
+            .map(String::as_str)
+            .map_err(|e| self.backend_err(e))
+    }
+
+    pub async fn dir(&self, job: &JobId) -> Result<String, BackendError> {
+        Ok(format!("{}/{job}", self.root().await?))
+    }
+
+    pub fn backend_err(&self, message: impl Into<String>) -> BackendError {
+        BackendError::Backend {
+            backend: self.backend.clone(),
+            message: message.into(),
+        }
+    }
+
+    pub fn err(&self, job: &JobId, message: impl Into<String>) -> BackendError {
+        BackendError::Job {
+            backend: self.backend.clone(),
+            job: job.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A chunk of a job's `out.log` as read from `offset`; complete once nothing more came
+/// and the backend says the job has ended.
+pub async fn log_chunk(
+    backend: &dyn Backend,
+    job: &JobId,
+    offset: u64,
+    data: String,
+) -> Result<LogChunk, BackendError> {
+    let next_offset = offset + data.len() as u64;
+    let complete = data.is_empty()
+        && matches!(
+            backend.status(job).await?,
+            Observed::Exited { .. } | Observed::Unknown
+        );
+    Ok(LogChunk {
+        data,
+        next_offset,
+        complete,
+    })
+}
+
+/// The jobs whose folders `ls <root>` listed, with what the backend says of each.
+pub async fn owned_jobs(
+    backend: &dyn Backend,
+    listing: &str,
+) -> Result<Vec<(JobId, Observed)>, BackendError> {
+    let mut owned = vec![];
+    for id in listing
+        .split_whitespace()
+        .filter_map(|n| n.parse::<JobId>().ok())
+    {
+        let seen = backend.status(&id).await?;
+        owned.push((id, seen));
+    }
+    Ok(owned)
 }
 
 /// Makes `root` (relative paths are under the remote home) and prints its absolute path.

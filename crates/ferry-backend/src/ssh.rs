@@ -9,13 +9,12 @@
 //! `job_pid` (the job's process group), and `cancelled` / `timed_out` markers.
 
 use crate::gpu::{GpuDetection, GpuDevice};
-use crate::remote::{self, JobBody, dump_command, now_ms, parse_dump, tail_command};
+use crate::remote::{self, JobBody, JobFolders, dump_command, now_ms, parse_dump, tail_command};
 use crate::transport::{Transport, sh_quote};
 use crate::{Backend, BackendError, Capacity, Handle, LaunchSpec, LogChunk, Observed};
 use async_trait::async_trait;
 use ferry_job::JobId;
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
 /// Seconds between SIGTERM and SIGKILL when a job is cancelled or runs out of time.
 const KILL_GRACE_S: u64 = 10;
@@ -33,8 +32,7 @@ const FILES: &[&str] = &[
 pub struct SshBackend {
     id: String,
     transport: Transport,
-    root: String,
-    abs_root: OnceCell<String>,
+    folders: JobFolders,
 }
 
 impl SshBackend {
@@ -42,42 +40,14 @@ impl SshBackend {
     /// are under the home directory).
     pub fn new(id: String, transport: Transport, root: String) -> SshBackend {
         SshBackend {
+            folders: JobFolders::new(&id, transport.clone(), &root),
             id,
             transport,
-            root,
-            abs_root: OnceCell::new(),
         }
     }
 
     pub fn transport(&self) -> &Transport {
         &self.transport
-    }
-
-    fn backend_err(&self, message: impl Into<String>) -> BackendError {
-        BackendError::Backend {
-            backend: self.id.clone(),
-            message: message.into(),
-        }
-    }
-
-    fn err(&self, job: &JobId, message: impl Into<String>) -> BackendError {
-        BackendError::Job {
-            backend: self.id.clone(),
-            job: job.clone(),
-            message: message.into(),
-        }
-    }
-
-    async fn root(&self) -> Result<&str, BackendError> {
-        self.abs_root
-            .get_or_try_init(|| remote::resolve_root(&self.transport, &self.root))
-            .await
-            .map(String::as_str)
-            .map_err(|e| self.backend_err(e))
-    }
-
-    async fn dir(&self, job: &JobId) -> Result<String, BackendError> {
-        Ok(format!("{}/{job}", self.root().await?))
     }
 
     async fn run(
@@ -89,7 +59,7 @@ impl SshBackend {
         self.transport
             .run(command, stdin)
             .await
-            .map_err(|e| self.err(job, e))
+            .map_err(|e| self.folders.err(job, e))
     }
 
     /// The host's GPUs by `nvidia-smi`; a host without the driver has none.
@@ -101,7 +71,7 @@ impl SshBackend {
                 None,
             )
             .await
-            .map_err(|e| self.backend_err(e))?;
+            .map_err(|e| self.folders.backend_err(e))?;
         let text = out.stdout.trim();
         if text == "no-nvidia-smi" {
             return Ok(GpuDetection {
@@ -124,7 +94,7 @@ impl SshBackend {
                 ),
             });
         }
-        let devices = parse_nvidia_smi(text).map_err(|e| self.backend_err(e))?;
+        let devices = parse_nvidia_smi(text).map_err(|e| self.folders.backend_err(e))?;
         Ok(GpuDetection {
             detail: format!(
                 "{}: {} GPU(s) by nvidia-smi",
@@ -202,7 +172,7 @@ impl Backend for SshBackend {
             .transport
             .run("nproc; awk '/MemTotal/ { print $2 }' /proc/meminfo", None)
             .await
-            .map_err(|e| self.backend_err(e))?;
+            .map_err(|e| self.folders.backend_err(e))?;
         let mut lines = out.stdout.lines();
         let cpus = lines
             .next()
@@ -221,7 +191,7 @@ impl Backend for SshBackend {
     }
 
     async fn launch(&self, spec: &LaunchSpec) -> Result<Handle, BackendError> {
-        let dir = self.dir(&spec.job).await?;
+        let dir = self.folders.dir(&spec.job).await?;
         let d = sh_quote(&dir);
         let known = self
             .run(
@@ -236,7 +206,7 @@ impl Backend for SshBackend {
         if let Some(w) = &spec.workdir {
             remote::upload_dir(&self.transport, w, &format!("{dir}/work"))
                 .await
-                .map_err(|e| self.err(&spec.job, e))?;
+                .map_err(|e| self.folders.err(&spec.job, e))?;
         }
         let body = JobBody {
             dir: &dir,
@@ -258,7 +228,7 @@ impl Backend for SshBackend {
         let out = self.run(&spec.job, &command, Some(body.as_bytes())).await?;
         match out.stdout.trim().parse::<u32>() {
             Ok(pid) if out.ok() => Ok(Handle(pid.to_string())),
-            _ => Err(self.err(
+            _ => Err(self.folders.err(
                 &spec.job,
                 format!(
                     "{}: could not start the job's supervisor: {}",
@@ -270,7 +240,7 @@ impl Backend for SshBackend {
     }
 
     async fn status(&self, job: &JobId) -> Result<Observed, BackendError> {
-        let dir = self.dir(job).await?;
+        let dir = self.folders.dir(job).await?;
         // The supervisor is alive if its pid runs supervise.sh of this folder (a pid reused
         // after a reboot does not count).
         let command = format!(
@@ -310,23 +280,13 @@ impl Backend for SshBackend {
     }
 
     async fn logs(&self, job: &JobId, offset: u64) -> Result<LogChunk, BackendError> {
-        let path = format!("{}/out.log", self.dir(job).await?);
+        let path = format!("{}/out.log", self.folders.dir(job).await?);
         let out = self.run(job, &tail_command(&path, offset), None).await?;
-        let next = offset + out.stdout.len() as u64;
-        let ended = out.stdout.is_empty()
-            && matches!(
-                self.status(job).await?,
-                Observed::Exited { .. } | Observed::Unknown
-            );
-        Ok(LogChunk {
-            complete: ended,
-            data: out.stdout,
-            next_offset: next,
-        })
+        remote::log_chunk(self, job, offset, out.stdout).await
     }
 
     async fn cancel(&self, job: &JobId) -> Result<(), BackendError> {
-        let dir = self.dir(job).await?;
+        let dir = self.folders.dir(job).await?;
         // TERM the job's process group now, KILL it after the grace period from a
         // detached helper, so this returns at once.
         let command = format!(
@@ -335,7 +295,9 @@ impl Backend for SshBackend {
         );
         let out = self.run(job, &command, None).await?;
         if !out.ok() {
-            return Err(self.err(job, format!("cancel: {}", out.stderr.trim())));
+            return Err(self
+                .folders
+                .err(job, format!("cancel: {}", out.stderr.trim())));
         }
         Ok(())
     }
@@ -345,22 +307,13 @@ impl Backend for SshBackend {
     }
 
     async fn list_owned(&self) -> Result<Vec<(JobId, Observed)>, BackendError> {
-        let root = self.root().await?.to_string();
+        let root = self.folders.root().await?.to_string();
         let out = self
             .transport
             .run(&format!("ls {} 2>/dev/null", sh_quote(&root)), None)
             .await
-            .map_err(|e| self.backend_err(e))?;
-        let mut owned = vec![];
-        for id in out
-            .stdout
-            .split_whitespace()
-            .filter_map(|n| n.parse::<JobId>().ok())
-        {
-            let seen = self.status(&id).await?;
-            owned.push((id, seen));
-        }
-        Ok(owned)
+            .map_err(|e| self.folders.backend_err(e))?;
+        remote::owned_jobs(self, &out.stdout).await
     }
 }
 

@@ -4,15 +4,14 @@
 
 mod support;
 
-use support::{ended, job_id};
+use support::ended;
 
 use ferry_backend::slurm::backend::{Site, SlurmBackend};
 use ferry_backend::slurm::script::GpuFlag;
 use ferry_backend::transport::{SshTarget, Transport};
 use ferry_backend::{Backend, LaunchSpec, Observed};
 use ferry_job::JobId;
-use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn site(transport: Transport, root: &std::path::Path) -> Site {
     let dir = support::slurm_dir();
@@ -36,33 +35,13 @@ fn site(transport: Transport, root: &std::path::Path) -> Site {
     }
 }
 
+/// A job asking the cluster for `gpus` GPUs.
 fn spec(run: &str, gpus: u32) -> LaunchSpec {
-    LaunchSpec {
-        job: job_id(),
-        name: "test".into(),
-        workdir: None,
-        envs: BTreeMap::new(),
-        setup: None,
-        run: run.into(),
-        gpus: vec![],
-        gpu_count: gpus,
-        max_runtime: None,
-    }
+    support::spec(run, vec![], gpus)
 }
 
 async fn wait_for(b: &SlurmBackend, job: &JobId, done: impl Fn(&Observed) -> bool) -> Observed {
-    let start = Instant::now();
-    loop {
-        let o = b.status(job).await.unwrap();
-        if done(&o) {
-            return o;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(150),
-            "{job}: still {o:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    support::wait_for(b, job, 150, done).await
 }
 
 /// Submit, run, complete and fail, logs, and relaunching an already submitted job.

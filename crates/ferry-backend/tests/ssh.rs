@@ -3,13 +3,12 @@
 
 mod support;
 
-use support::{ended, job_id};
+use support::ended;
 
 use ferry_backend::ssh::SshBackend;
 use ferry_backend::transport::{SshTarget, Transport};
 use ferry_backend::{Backend, LaunchSpec, Observed};
 use ferry_job::JobId;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// Connections are shared (ControlMaster), as the server shares them.
@@ -33,33 +32,14 @@ fn backend(root: &std::path::Path) -> SshBackend {
     )
 }
 
+/// A job given the devices `gpus` of the host.
 fn spec(run: &str, gpus: Vec<u32>) -> LaunchSpec {
-    LaunchSpec {
-        job: job_id(),
-        name: "test".into(),
-        workdir: None,
-        envs: BTreeMap::new(),
-        setup: None,
-        run: run.into(),
-        gpu_count: gpus.len() as u32,
-        gpus,
-        max_runtime: None,
-    }
+    let n = gpus.len() as u32;
+    support::spec(run, gpus, n)
 }
 
 async fn wait_for(b: &SshBackend, job: &JobId, done: impl Fn(&Observed) -> bool) -> Observed {
-    let start = Instant::now();
-    loop {
-        let o = b.status(job).await.unwrap();
-        if done(&o) {
-            return o;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{job}: still {o:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::wait_for(b, job, 60, done).await
 }
 
 #[tokio::test]

@@ -58,17 +58,13 @@ impl Remote {
                     ),
                     None => (None, format!("[[owned]] {}", machine.name)),
                 };
-                EnabledBackend {
-                    id: self.id(),
-                    category: Category::Owned,
-                    gpus: vec![(*gpu, machine.gpu_count)],
-                    price_per_gpu_hour: price,
-                    price_basis: basis,
-                    provider: None,
-                    wait_hours: None,
-                    max_hours: None,
-                    unavailable: None,
-                }
+                EnabledBackend::holding(
+                    self.id(),
+                    Category::Owned,
+                    vec![(*gpu, machine.gpu_count)],
+                    price,
+                    basis,
+                )
             }
             Remote::Slurm {
                 allocation,
@@ -76,20 +72,19 @@ impl Remote {
                 gpu,
                 gpus_per_node,
             } => EnabledBackend {
-                id: self.id(),
-                category: Category::Academic,
-                gpus: vec![(*gpu, *gpus_per_node)],
-                price_per_gpu_hour: None,
-                price_basis: format!(
-                    "{} allocation {} on {}: no cash price; GPU-hours count against the allocation",
-                    allocation.cluster,
-                    allocation.account,
-                    site.transport.place()
-                ),
-                provider: None,
-                wait_hours: None,
                 max_hours: site.max_walltime.map(|d| d.as_secs_f64() / 3600.0),
-                unavailable: None,
+                ..EnabledBackend::holding(
+                    self.id(),
+                    Category::Academic,
+                    vec![(*gpu, *gpus_per_node)],
+                    None,
+                    format!(
+                        "{} allocation {} on {}: no cash price; GPU-hours count against the allocation",
+                        allocation.cluster,
+                        allocation.account,
+                        site.transport.place()
+                    ),
+                )
             },
         }
     }

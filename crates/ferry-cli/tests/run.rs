@@ -218,17 +218,7 @@ fn kill_9_the_server_at_several_points_and_lose_nothing() {
         ids.push(launch_detached(&env, &cpu));
 
         std::thread::sleep(Duration::from_millis(kill_after_ms));
-        let info: Value =
-            serde_json::from_str(&std::fs::read_to_string(env.path("data/server.json")).unwrap())
-                .unwrap();
-        let pid = info["pid"].as_i64().unwrap();
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-9", &pid.to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
+        let pid = kill_9_server(&env);
         std::thread::sleep(Duration::from_millis(200));
 
         // The next command starts a fresh server, which recovers.

@@ -36,6 +36,30 @@ pub struct EnabledBackend {
     pub unavailable: Option<String>,
 }
 
+impl EnabledBackend {
+    /// A backend that holds its GPUs itself (this host, an owned machine, a cluster), with
+    /// no queue wait known, no cap and nothing wrong.
+    pub fn holding(
+        id: String,
+        category: Category,
+        gpus: Vec<(GpuId, u32)>,
+        price_per_gpu_hour: Option<f64>,
+        price_basis: String,
+    ) -> EnabledBackend {
+        EnabledBackend {
+            id,
+            category,
+            gpus,
+            price_per_gpu_hour,
+            price_basis,
+            provider: None,
+            wait_hours: None,
+            max_hours: None,
+            unavailable: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
     /// The backend that would run it; `None` when no enabled backend can launch this offer.

@@ -11,14 +11,13 @@ use super::parse::{
 };
 use super::script::{BatchRequest, GpuFlag, check_walltime, render};
 use super::state::{SlurmPhase, phase};
-use crate::remote::{self, JobBody, dump_command, now_ms, parse_dump, tail_command};
+use crate::remote::{self, JobBody, JobFolders, dump_command, now_ms, parse_dump, tail_command};
 use crate::transport::{Transport, sh_quote};
 use crate::{Backend, BackendError, Capacity, Handle, LaunchSpec, LogChunk, Observed};
 use async_trait::async_trait;
 use ferry_job::JobId;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio::sync::OnceCell;
 
 /// How a site is used: where its login node is, the account, the partition and how it
 /// wants GPUs asked for.
@@ -48,7 +47,7 @@ pub struct Site {
 
 pub struct SlurmBackend {
     site: Site,
-    root: OnceCell<String>,
+    folders: JobFolders,
 }
 
 const FILES: &[&str] = &["slurm_id", "started", "finished", "exit"];
@@ -56,8 +55,8 @@ const FILES: &[&str] = &["slurm_id", "started", "finished", "exit"];
 impl SlurmBackend {
     pub fn new(site: Site) -> SlurmBackend {
         SlurmBackend {
+            folders: JobFolders::new(&site.id, site.transport.clone(), &site.root),
             site,
-            root: OnceCell::new(),
         }
     }
 
@@ -65,33 +64,6 @@ impl SlurmBackend {
         &self.site
     }
 
-    fn backend_err(&self, message: impl Into<String>) -> BackendError {
-        BackendError::Backend {
-            backend: self.site.id.clone(),
-            message: message.into(),
-        }
-    }
-
-    fn err(&self, job: &JobId, message: impl Into<String>) -> BackendError {
-        BackendError::Job {
-            backend: self.site.id.clone(),
-            job: job.clone(),
-            message: message.into(),
-        }
-    }
-
-    /// The absolute job root on the cluster, made on first use.
-    async fn root(&self) -> Result<&str, BackendError> {
-        self.root
-            .get_or_try_init(|| remote::resolve_root(&self.site.transport, &self.site.root))
-            .await
-            .map(String::as_str)
-            .map_err(|e| self.backend_err(e))
-    }
-
-    async fn dir(&self, job: &JobId) -> Result<String, BackendError> {
-        Ok(format!("{}/{job}", self.root().await?))
-    }
 
     /// Runs a command with the site's environment.
     async fn exec(
@@ -115,7 +87,7 @@ impl SlurmBackend {
     ) -> Result<crate::transport::Output, BackendError> {
         self.exec(command, stdin)
             .await
-            .map_err(|e| self.err(job, e))
+            .map_err(|e| self.folders.err(job, e))
     }
 
     fn time_limit(&self, spec: &LaunchSpec) -> Duration {
@@ -164,7 +136,7 @@ impl SlurmBackend {
     /// How long a job asking this much would wait before it starts, by `sbatch
     /// --test-only` (Slurm's own estimate; nothing is submitted).
     pub async fn estimate_wait(&self, spec: &LaunchSpec) -> Result<Duration, BackendError> {
-        let dir = self.dir(&spec.job).await?;
+        let dir = self.folders.dir(&spec.job).await?;
         let script = render(&self.request(spec, &dir));
         let out = self
             .run(
@@ -180,7 +152,7 @@ impl SlurmBackend {
             .unwrap_or("");
         match test_only_start(&out.stdout).and_then(|at| seconds_until(&at, now)) {
             Some(s) => Ok(Duration::from_secs(s.max(0) as u64)),
-            None => Err(self.err(
+            None => Err(self.folders.err(
                 &spec.job,
                 format!(
                     "sbatch --test-only on {} gave no start time: {}",
@@ -201,18 +173,19 @@ impl SlurmBackend {
         files: &BTreeMap<String, String>,
     ) -> Result<Observed, BackendError> {
         let now = now_ms();
-        let (ferry_state, reason) = match phase(state, code).map_err(|e| self.err(job, e))? {
-            SlurmPhase::Ended { state, reason } => (state, reason),
-            SlurmPhase::Waiting => return Ok(Observed::Pending),
-            // Slurm has started the batch script, but the task has not begun until the
-            // script records it: until then, it is still on its way.
-            SlurmPhase::Running => {
-                return Ok(match ms(files, "started") {
-                    Some(since_ms) => Observed::Running { since_ms },
-                    None => Observed::Pending,
-                });
-            }
-        };
+        let (ferry_state, reason) =
+            match phase(state, code).map_err(|e| self.folders.err(job, e))? {
+                SlurmPhase::Ended { state, reason } => (state, reason),
+                SlurmPhase::Waiting => return Ok(Observed::Pending),
+                // Slurm has started the batch script, but the task has not begun until the
+                // script records it: until then, it is still on its way.
+                SlurmPhase::Running => {
+                    return Ok(match ms(files, "started") {
+                        Some(since_ms) => Observed::Running { since_ms },
+                        None => Observed::Pending,
+                    });
+                }
+            };
         let finished_ms = ms(files, "finished").unwrap_or(now);
         let reason = match slurm_reason {
             Some(r) if !matches!(r.as_str(), "NonZeroExitCode" | "TimeLimit") => {
@@ -247,9 +220,9 @@ impl Backend for SlurmBackend {
         let out = self
             .exec("sinfo -h -o '%P %D %G %l'", None)
             .await
-            .map_err(|e| self.backend_err(e))?;
+            .map_err(|e| self.folders.backend_err(e))?;
         if !out.ok() {
-            return Err(self.backend_err(format!(
+            return Err(self.folders.backend_err(format!(
                 "sinfo on {}: {}",
                 self.site.transport.place(),
                 out.stderr.trim()
@@ -267,7 +240,7 @@ impl Backend for SlurmBackend {
     }
 
     async fn launch(&self, spec: &LaunchSpec) -> Result<Handle, BackendError> {
-        let dir = self.dir(&spec.job).await?;
+        let dir = self.folders.dir(&spec.job).await?;
         let d = sh_quote(&dir);
         // Submitted before (its id written down, or its comment in the queue): never twice.
         // Only a job whose folder exists can have been submitted, so a first launch does not
@@ -281,11 +254,11 @@ impl Backend for SlurmBackend {
             return Ok(Handle(id.to_string()));
         }
         self.check_walltime(self.time_limit(spec))
-            .map_err(|e| self.err(&spec.job, e))?;
+            .map_err(|e| self.folders.err(&spec.job, e))?;
         if let Some(w) = &spec.workdir {
             remote::upload_dir(&self.site.transport, w, &format!("{dir}/work"))
                 .await
-                .map_err(|e| self.err(&spec.job, e))?;
+                .map_err(|e| self.folders.err(&spec.job, e))?;
         }
         let script = render(&self.request(spec, &dir));
         let command = format!(
@@ -295,7 +268,7 @@ impl Backend for SlurmBackend {
             .run(&spec.job, &command, Some(script.as_bytes()))
             .await?;
         if !out.ok() {
-            return Err(self.err(
+            return Err(self.folders.err(
                 &spec.job,
                 format!(
                     "sbatch on {} refused the job: {}",
@@ -304,12 +277,12 @@ impl Backend for SlurmBackend {
                 ),
             ));
         }
-        let id = sbatch_id(&out.stdout).map_err(|e| self.err(&spec.job, e))?;
+        let id = sbatch_id(&out.stdout).map_err(|e| self.folders.err(&spec.job, e))?;
         Ok(Handle(id.to_string()))
     }
 
     async fn status(&self, job: &JobId) -> Result<Observed, BackendError> {
-        let dir = self.dir(job).await?;
+        let dir = self.folders.dir(job).await?;
         // One round trip: the job's own records, then (unless it recorded its end)
         // what the controller says, or accounting once the controller has forgotten it
         // (the database; else, on Slurm before 23.02, the job-completion log: `sacct -c`).
@@ -355,23 +328,13 @@ impl Backend for SlurmBackend {
     }
 
     async fn logs(&self, job: &JobId, offset: u64) -> Result<LogChunk, BackendError> {
-        let path = format!("{}/out.log", self.dir(job).await?);
+        let path = format!("{}/out.log", self.folders.dir(job).await?);
         let out = self.run(job, &tail_command(&path, offset), None).await?;
-        let next = offset + out.stdout.len() as u64;
-        let ended = out.stdout.is_empty()
-            && matches!(
-                self.status(job).await?,
-                Observed::Exited { .. } | Observed::Unknown
-            );
-        Ok(LogChunk {
-            complete: ended,
-            data: out.stdout,
-            next_offset: next,
-        })
+        remote::log_chunk(self, job, offset, out.stdout).await
     }
 
     async fn cancel(&self, job: &JobId) -> Result<(), BackendError> {
-        let dir = self.dir(job).await?;
+        let dir = self.folders.dir(job).await?;
         let out = self
             .run(
                 job,
@@ -383,7 +346,9 @@ impl Backend for SlurmBackend {
             )
             .await?;
         if !out.ok() {
-            return Err(self.err(job, format!("scancel: {}", out.stderr.trim())));
+            return Err(self
+                .folders
+                .err(job, format!("scancel: {}", out.stderr.trim())));
         }
         Ok(())
     }
@@ -393,20 +358,11 @@ impl Backend for SlurmBackend {
     }
 
     async fn list_owned(&self) -> Result<Vec<(JobId, Observed)>, BackendError> {
-        let root = self.root().await?.to_string();
+        let root = self.folders.root().await?.to_string();
         let out = self
             .exec(&format!("ls {} 2>/dev/null", sh_quote(&root)), None)
             .await
-            .map_err(|e| self.backend_err(e))?;
-        let mut owned = vec![];
-        for id in out
-            .stdout
-            .split_whitespace()
-            .filter_map(|n| n.parse::<JobId>().ok())
-        {
-            let seen = self.status(&id).await?;
-            owned.push((id, seen));
-        }
-        Ok(owned)
+            .map_err(|e| self.folders.backend_err(e))?;
+        remote::owned_jobs(self, &out.stdout).await
     }
 }

@@ -56,3 +56,40 @@ pub fn ended(o: &ferry_backend::Observed) -> bool {
         ferry_backend::Observed::Exited { .. } | ferry_backend::Observed::Unknown
     )
 }
+
+/// A job that runs `run`, with the devices `gpus` handed out by Ferry (SSH hosts) and
+/// `gpu_count` GPUs to ask a cluster for.
+pub fn spec(run: &str, gpus: Vec<u32>, gpu_count: u32) -> ferry_backend::LaunchSpec {
+    ferry_backend::LaunchSpec {
+        job: job_id(),
+        name: "test".into(),
+        workdir: None,
+        envs: Default::default(),
+        setup: None,
+        run: run.into(),
+        gpus,
+        gpu_count,
+        max_runtime: None,
+    }
+}
+
+/// Asks the backend until `done` says yes, for at most `secs` seconds.
+pub async fn wait_for(
+    b: &dyn ferry_backend::Backend,
+    job: &ferry_job::JobId,
+    secs: u64,
+    done: impl Fn(&ferry_backend::Observed) -> bool,
+) -> ferry_backend::Observed {
+    let start = std::time::Instant::now();
+    loop {
+        let o = b.status(job).await.unwrap();
+        if done(&o) {
+            return o;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(secs),
+            "{job}: still {o:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

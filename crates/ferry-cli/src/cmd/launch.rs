@@ -227,17 +227,7 @@ pub fn this_host(ctx: &Context, catalog: &ferry_catalog::Catalog) -> EnabledBack
             }
         }
     };
-    EnabledBackend {
-        id: "local".into(),
-        category: Category::Owned,
-        gpus,
-        price_per_gpu_hour: price,
-        price_basis: basis,
-        provider: None,
-        wait_hours: None,
-        max_hours: None,
-        unavailable: None,
-    }
+    EnabledBackend::holding("local".into(), Category::Owned, gpus, price, basis)
 }
 
 fn print_plan(task: &Task, plan: &Plan, limit: usize) {
