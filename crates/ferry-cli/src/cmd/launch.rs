@@ -286,7 +286,12 @@ fn print_plan(task: &Task, plan: &Plan, limit: usize) {
             },
             c.backend.clone().unwrap_or_else(|| "-".into()),
             c.category.to_string(),
-            format!("{} {} {}", c.provider, c.region, c.instance),
+            // A configured backend is its own place; a catalog offer is a provider's.
+            if c.backend.as_deref() == Some(c.provider.as_str()) {
+                "configured backend".to_string()
+            } else {
+                format!("{} {} {}", c.provider, c.region, c.instance)
+            },
             format!("{} {}", c.gpus, c.gpu.as_deref().unwrap_or("")),
             table::money(Some(c.price_per_hour)),
             table::money(Some(c.expected_usd)),
