@@ -192,7 +192,10 @@ impl Scheduler {
         if self.backend_for(&job.placement.backend).is_none() {
             return Err(SchedulerError::Job(
                 job.id.clone(),
-                format!("no backend '{}' is configured", job.placement.backend),
+                format!(
+                    "no backend '{}' is configured in the running server (after changing the config, `ferry server stop` and launch again)",
+                    job.placement.backend
+                ),
             ));
         }
         if let Some(pool) = self.pool(&job.placement.backend)

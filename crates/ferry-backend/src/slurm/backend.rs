@@ -64,7 +64,6 @@ impl SlurmBackend {
         &self.site
     }
 
-
     /// Runs a command with the site's environment.
     async fn exec(
         &self,
