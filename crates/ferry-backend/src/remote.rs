@@ -139,6 +139,20 @@ impl JobFolders {
         Ok(format!("{}/{job}", self.root().await?))
     }
 
+    /// Every job with a folder here, with what `backend` says of each (for reconciling).
+    pub async fn owned(
+        &self,
+        backend: &dyn Backend,
+    ) -> Result<Vec<(JobId, Observed)>, BackendError> {
+        let root = self.root().await?;
+        let listing = self
+            .transport
+            .run(&format!("ls {} 2>/dev/null", sh_quote(root)), None)
+            .await
+            .map_err(|e| self.backend_err(e))?;
+        owned_jobs(backend, &listing.stdout).await
+    }
+
     pub fn backend_err(&self, message: impl Into<String>) -> BackendError {
         BackendError::Backend {
             backend: self.backend.clone(),
@@ -177,7 +191,7 @@ pub async fn log_chunk(
 }
 
 /// The jobs whose folders `ls <root>` listed, with what the backend says of each.
-pub async fn owned_jobs(
+async fn owned_jobs(
     backend: &dyn Backend,
     listing: &str,
 ) -> Result<Vec<(JobId, Observed)>, BackendError> {

@@ -307,13 +307,7 @@ impl Backend for SshBackend {
     }
 
     async fn list_owned(&self) -> Result<Vec<(JobId, Observed)>, BackendError> {
-        let root = self.folders.root().await?.to_string();
-        let out = self
-            .transport
-            .run(&format!("ls {} 2>/dev/null", sh_quote(&root)), None)
-            .await
-            .map_err(|e| self.folders.backend_err(e))?;
-        remote::owned_jobs(self, &out.stdout).await
+        self.folders.owned(self).await
     }
 }
 

@@ -357,11 +357,6 @@ impl Backend for SlurmBackend {
     }
 
     async fn list_owned(&self) -> Result<Vec<(JobId, Observed)>, BackendError> {
-        let root = self.folders.root().await?.to_string();
-        let out = self
-            .exec(&format!("ls {} 2>/dev/null", sh_quote(&root)), None)
-            .await
-            .map_err(|e| self.folders.backend_err(e))?;
-        remote::owned_jobs(self, &out.stdout).await
+        self.folders.owned(self).await
     }
 }
