@@ -36,6 +36,10 @@ pub fn detach(cmd: &mut std::process::Command) -> &mut std::process::Command {
     }
 }
 
+/// How long a rented machine's own guard waits, after its job ended (or its maximum runtime
+/// passed), before it ends the machine: Ferry's server normally terminates it long before.
+pub const GUARD_GRACE: Duration = Duration::from_secs(600);
+
 /// What a backend can run now.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Capacity {
@@ -63,6 +67,10 @@ pub struct LaunchSpec {
     #[serde(default)]
     pub gpu_count: u32,
     pub max_runtime: Option<Duration>,
+    /// A command that ends the machine itself (a rented instance's guard), run a grace
+    /// period after the job ends or its maximum runtime passes, even if Ferry is gone.
+    #[serde(default)]
+    pub guard: Option<String>,
 }
 
 /// How the backend finds a job again (a process id, a Slurm job id, an instance id).

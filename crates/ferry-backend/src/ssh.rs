@@ -106,15 +106,38 @@ impl SshBackend {
         })
     }
 
-    fn supervisor(dir: &str, max_runtime: Option<Duration>) -> String {
+    fn supervisor(dir: &str, max_runtime: Option<Duration>, guard: Option<&str>) -> String {
         let d = sh_quote(dir);
         let limit = max_runtime.map_or(0, |m| m.as_secs().max(1));
+        // The guard ends the machine itself a grace period after the job ends, and at the
+        // latest a grace period after its maximum runtime, whatever became of Ferry.
+        let grace = crate::GUARD_GRACE.as_secs();
+        let (guard_at_start, guard_at_end) = match guard {
+            Some(g) => {
+                let g = sh_quote(g);
+                (
+                    if limit > 0 {
+                        format!(
+                            "setsid bash -c {} > /dev/null 2>&1 < /dev/null &\n",
+                            sh_quote(&format!("sleep {}; bash -c {g}", limit + grace))
+                        )
+                    } else {
+                        String::new()
+                    },
+                    format!(
+                        "setsid bash -c {} > /dev/null 2>&1 < /dev/null &\n",
+                        sh_quote(&format!("sleep {grace}; bash -c {g}"))
+                    ),
+                )
+            }
+            None => (String::new(), String::new()),
+        };
         format!(
             r#"#!/bin/bash
 # Ferry's supervisor: runs job.sh in a process group of its own, stops it at its maximum
 # runtime, and makes sure an exit record exists however the job ended.
 cd {d} || exit 1
-setsid bash job.sh > out.log 2>&1 < /dev/null &
+{guard_at_start}setsid bash job.sh > out.log 2>&1 < /dev/null &
 job=$!
 echo "$job" > job_pid
 # A cancel that came before job_pid existed left only its marker.
@@ -134,7 +157,7 @@ if [ ! -e exit ]; then
     date +%s%3N > finished
     echo "$code" > exit.tmp && mv exit.tmp exit
 fi
-"#
+{guard_at_end}"#
         )
     }
 }
@@ -220,7 +243,7 @@ impl Backend for SshBackend {
         .render();
         // job.sh arrives on stdin; supervise.sh is written beside it. The supervisor gets a
         // session of its own and no tie to this connection's terminal or pipes.
-        let supervise = Self::supervisor(&dir, spec.max_runtime);
+        let supervise = Self::supervisor(&dir, spec.max_runtime, spec.guard.as_deref());
         let command = format!(
             "mkdir -p {d} && cd {d} && cat > job.sh && printf '%s' {sup} > supervise.sh && {{ setsid bash supervise.sh > /dev/null 2>&1 < /dev/null & echo $! > supervisor_pid.tmp && mv supervisor_pid.tmp supervisor_pid && cat supervisor_pid; }}",
             sup = sh_quote(&supervise)
@@ -349,6 +372,7 @@ mod tests {
             gpus: vec![1],
             gpu_count: 1,
             max_runtime: max.map(Duration::from_secs),
+            guard: None,
         };
         let ok = spec(
             "j-00000000000000a1",

@@ -42,6 +42,12 @@ pub struct SshTarget {
     /// Share one connection between commands (ControlMaster), with its socket here: a
     /// poll costs a round trip instead of a login.
     pub control_dir: Option<PathBuf>,
+    /// Pin the host key under this name instead of the address (a rented instance's lease
+    /// name: a new machine that reuses an old one's address is not mistaken for it).
+    pub host_key_alias: Option<String>,
+    /// Accept a host key never seen before, and remember it (a freshly rented machine,
+    /// whose key nobody can know in advance); a changed key is still refused.
+    pub accept_new_host_key: bool,
 }
 
 impl SshTarget {
@@ -68,6 +74,12 @@ impl SshTarget {
         }
         if let Some(k) = &self.known_hosts_file {
             a.extend(["-o".into(), format!("UserKnownHostsFile={}", k.display())]);
+        }
+        if let Some(alias) = &self.host_key_alias {
+            a.extend(["-o".into(), format!("HostKeyAlias={alias}")]);
+        }
+        if self.accept_new_host_key {
+            a.extend(["-o".into(), "StrictHostKeyChecking=accept-new".into()]);
         }
         if let Some(j) = &self.jump {
             a.extend(["-J".into(), j.clone()]);

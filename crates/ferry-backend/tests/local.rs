@@ -29,6 +29,7 @@ fn spec(run: &str) -> LaunchSpec {
         gpus: vec![],
         gpu_count: 0,
         max_runtime: None,
+        guard: None,
     }
 }
 

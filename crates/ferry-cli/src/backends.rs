@@ -139,6 +139,7 @@ impl Remote {
             gpus: vec![],
             gpu_count: gpus,
             max_runtime: Some(slurm_time(site, hours)),
+            guard: None,
         };
         backend
             .estimate_wait(&spec)
@@ -253,6 +254,7 @@ fn transport(ctx: &Context, host: &str, what: &str) -> Result<Transport> {
             jump: h.jump.clone(),
             config_file: h.ssh_config.as_deref().map(expand_home),
             control_dir: None,
+            ..SshTarget::default()
         },
         None => {
             if host.trim().is_empty() {

@@ -10,5 +10,6 @@ mod schema;
 pub use paths::{Paths, PathsError};
 pub use schema::{
     ALLIANCE_CLUSTERS, AcademicAllocation, CatalogSettings, Config, ConfigError, GpuRequest,
-    HostSettings, KNOWN_PROVIDERS, LocalSettings, OwnedMachine, ProviderSettings, mask_secret,
+    HostSettings, KNOWN_PROVIDERS, LocalSettings, OwnedMachine, ProviderSettings,
+    RENTABLE_PROVIDERS, mask_secret, parse_ssh_address,
 };

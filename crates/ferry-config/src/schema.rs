@@ -111,6 +111,30 @@ pub struct ProviderSettings {
     /// `false` leaves this provider out of `ferry catalog refresh`.
     #[serde(default = "yes")]
     pub refresh: bool,
+    /// Rent machines from this provider: `ferry launch` may place work there (RunPod,
+    /// Lambda, Vast.ai and Paperspace).
+    #[serde(default)]
+    pub launch: bool,
+    /// The provisioning API's base URL, when not the provider's own (a proxy, a test server).
+    pub api_endpoint: Option<String>,
+    /// Container or machine image for rented machines; the provider's default when unset.
+    pub image: Option<String>,
+    /// Disk per rented machine, GB (50 when unset).
+    pub disk_gb: Option<u32>,
+    /// Reach every rented machine at `user@host:port` instead of the address the provider
+    /// gives (a tunnel or a bastion); the provider's address is still recorded.
+    pub ssh_override: Option<String>,
+}
+
+/// Providers Ferry can rent machines from (`launch = true`).
+pub const RENTABLE_PROVIDERS: &[&str] = &["runpod", "lambda", "vastai", "paperspace"];
+
+/// `user@host:port`, as `ssh_override` is written.
+pub fn parse_ssh_address(s: &str) -> Option<(String, String, u16)> {
+    let (user, rest) = s.split_once('@')?;
+    let (host, port) = rest.rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    (!user.is_empty() && !host.is_empty()).then(|| (user.to_string(), host.to_string(), port))
 }
 
 fn yes() -> bool {
@@ -341,6 +365,31 @@ impl Config {
                 ));
             }
         }
+        for (name, p) in &self.providers {
+            if p.launch && !RENTABLE_PROVIDERS.contains(&name.as_str()) {
+                return Err(invalid(
+                    format!("providers.{name}.launch"),
+                    format!(
+                        "Ferry cannot rent machines from {name} yet (it can from: {})",
+                        RENTABLE_PROVIDERS.join(", ")
+                    ),
+                ));
+            }
+            if let Some(o) = &p.ssh_override
+                && parse_ssh_address(o).is_none()
+            {
+                return Err(invalid(
+                    format!("providers.{name}.ssh_override"),
+                    format!("'{o}' is not user@host:port"),
+                ));
+            }
+            if p.disk_gb == Some(0) {
+                return Err(invalid(
+                    format!("providers.{name}.disk_gb"),
+                    "must be at least 1".into(),
+                ));
+            }
+        }
         let table = GpuTable::embedded();
         for (i, m) in self.owned.iter().enumerate() {
             table
@@ -505,6 +554,8 @@ impl Config {
         self.providers
             .get(provider)
             .and_then(|p| p.api_key.clone())
+            // Vast.ai's own tools read VAST_API_KEY.
+            .or_else(|| (provider == "vastai").then(|| env("VAST_API_KEY")).flatten())
             .or_else(|| env(&format!("{}_API_KEY", provider.to_ascii_uppercase())))
             .filter(|k| !k.trim().is_empty())
     }

@@ -2,6 +2,7 @@
 //!
 //! Money is integer micro-dollars ([`Micros`]): models may use floats, the ledger never does.
 
+pub mod attempt;
 pub mod id;
 mod money;
 mod state;
@@ -9,3 +10,4 @@ mod state;
 pub use id::JobId;
 pub use money::{Micros, MoneyError};
 pub use state::{JobState, TransitionError};
+pub use attempt::{AttemptStep, EndCause, NextMove};

@@ -57,8 +57,9 @@ impl JobState {
         use JobState::*;
         match self {
             Queued => matches!(to, Starting | Cancelled | Failed),
-            Starting => matches!(to, Running | Cancelled | Failed | Lost),
-            Running => matches!(to, Succeeded | Failed | TimedOut | Cancelled | Lost),
+            // Back to the queue: the attempt's machine was preempted or never came up.
+            Starting => matches!(to, Queued | Running | Cancelled | Failed | Lost),
+            Running => matches!(to, Queued | Succeeded | Failed | TimedOut | Cancelled | Lost),
             _ => false,
         }
     }

@@ -53,6 +53,9 @@ async fn main() {
                 setup: None,
                 run: "sleep 0.05".into(),
                 estimated_hours: None,
+                plan: vec![],
+                max_restarts: ferry_scheduler::DEFAULT_MAX_RESTARTS,
+                retry_until_up_s: None,
             }
             .to_value(),
             placement: Placement {

@@ -144,6 +144,9 @@ fn new_job(s: &Scheduler, run: &str) -> NewJob {
             setup: None,
             run: run.into(),
             estimated_hours: None,
+            plan: vec![],
+            max_restarts: ferry_scheduler::DEFAULT_MAX_RESTARTS,
+            retry_until_up_s: None,
         }
         .to_value(),
         placement: Placement {

@@ -14,8 +14,9 @@
 
 mod payload;
 mod queue;
+pub mod rented;
 
-pub use payload::JobPayload;
+pub use payload::{DEFAULT_MAX_RESTARTS, JobPayload, PlannedOffer};
 
 use ferry_backend::{Backend, BackendError, LaunchSpec, Observed};
 use ferry_job::{JobId, JobState, Micros};
@@ -87,6 +88,10 @@ pub struct Scheduler {
     last_polled: std::sync::Mutex<std::collections::HashMap<JobId, i64>>,
     /// One pass at a time: two would both see a job being launched as not launched yet.
     pass: tokio::sync::Mutex<()>,
+    /// Providers machines are rented from, if any.
+    rented: Option<rented::Rented>,
+    /// SSH executors on rented machines, by lease name.
+    executors: std::sync::Mutex<std::collections::HashMap<String, Arc<ferry_backend::ssh::SshBackend>>>,
 }
 
 /// Submissions to a queueing backend (`sbatch` on a login node) made at the same time.
@@ -111,6 +116,8 @@ impl Scheduler {
             remote_poll_ms: REMOTE_POLL.as_millis() as i64,
             last_polled: Default::default(),
             pass: tokio::sync::Mutex::new(()),
+            rented: None,
+            executors: Default::default(),
         }
     }
 
@@ -189,7 +196,17 @@ impl Scheduler {
     pub async fn submit(&self, job: NewJob) -> Result<JobRecord, SchedulerError> {
         let payload = JobPayload::from_value(&job.task)
             .map_err(|e| SchedulerError::Job(job.id.clone(), e))?;
-        if self.backend_for(&job.placement.backend).is_none() {
+        if self.is_rented(&job.placement.backend) {
+            if payload.plan.is_empty() {
+                return Err(SchedulerError::Job(
+                    job.id.clone(),
+                    format!(
+                        "placed on the rented backend {} without a plan of offers",
+                        job.placement.backend
+                    ),
+                ));
+            }
+        } else if self.backend_for(&job.placement.backend).is_none() {
             return Err(SchedulerError::Job(
                 job.id.clone(),
                 format!(
@@ -243,6 +260,10 @@ impl Scheduler {
                     )
                     .await?)
             }
+            JobState::Starting | JobState::Running if self.is_rented(&rec.placement.backend) => {
+                self.cancel_rented(&rec).await?;
+                Ok(rec)
+            }
             JobState::Starting | JobState::Running => {
                 if let Some(b) = self.backend_for(&rec.placement.backend) {
                     b.cancel(id).await?;
@@ -260,10 +281,10 @@ impl Scheduler {
         let _one_pass = self.pass.lock().await;
         let mut report = Tick::default();
         let unfinished = self.store.list(&JobFilter::unfinished()).await?;
-        for rec in unfinished
-            .iter()
-            .filter(|r| matches!(r.state, JobState::Starting | JobState::Running))
-        {
+        for rec in unfinished.iter().filter(|r| {
+            matches!(r.state, JobState::Starting | JobState::Running)
+                && !self.is_rented(&r.placement.backend)
+        }) {
             if self.polled_recently(rec, self.clock.now_ms()) {
                 continue;
             }
@@ -275,6 +296,14 @@ impl Scheduler {
         }
         self.release_strays(&unfinished).await?;
         self.start_queued(&mut report).await?;
+        // Rented work: new attempts for queued jobs, then every open attempt one step on.
+        let mut queued: Vec<JobRecord> = unfinished
+            .into_iter()
+            .filter(|r| r.state == JobState::Queued)
+            .collect();
+        queued.sort_by(|a, b| (a.submitted_at_ms, &a.id).cmp(&(b.submitted_at_ms, &b.id)));
+        self.place_rented(&queued, &mut report).await?;
+        self.follow_rented(&mut report).await?;
         Ok(report)
     }
 
@@ -389,6 +418,7 @@ impl Scheduler {
         let amount = charge(rec.placement.price_per_hour, ms);
         let entry = LedgerEntry {
             job_id: rec.id.clone(),
+            attempt: 1,
             at_ms: finished_ms,
             kind: COMPUTE.into(),
             amount,
@@ -619,6 +649,7 @@ impl Scheduler {
             max_runtime: rec
                 .max_runtime_s
                 .map(|s| Duration::from_secs(s.max(0) as u64)),
+            guard: None,
         };
         let backend = self.backend_for(&rec.placement.backend).ok_or_else(|| {
             SchedulerError::Job(

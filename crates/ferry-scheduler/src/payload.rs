@@ -18,6 +18,34 @@ pub struct JobPayload {
     pub run: String,
     /// For backfill: how long the job is expected to take.
     pub estimated_hours: Option<f64>,
+    /// For rented work: the placements to try, best first (the plan's runnable rented
+    /// candidates). A create refused for no capacity, quota or price moves to the next.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<PlannedOffer>,
+    /// How many more attempts a preempted job gets (`job_recovery.max_restarts`).
+    #[serde(default = "default_restarts")]
+    pub max_restarts: u32,
+    /// Keep trying the plan again, round after round, until capacity appears or this many
+    /// seconds have passed since submission (`ferry launch --retry-until-up`).
+    #[serde(default)]
+    pub retry_until_up_s: Option<u64>,
+}
+
+/// Restarts after preemption when the task does not say (`job_recovery.max_restarts`).
+pub const DEFAULT_MAX_RESTARTS: u32 = 3;
+
+fn default_restarts() -> u32 {
+    DEFAULT_MAX_RESTARTS
+}
+
+/// One rented placement of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedOffer {
+    /// The backend that rents it (the provider's id: `runpod`, `vastai`, ...).
+    pub backend: String,
+    pub offer: ferry_cloud::OfferRef,
+    /// The catalog row it came from, with its date.
+    pub source: String,
 }
 
 impl JobPayload {

@@ -40,6 +40,9 @@ fn job(s: &Scheduler, run: &str, gpus: u32) -> NewJob {
             setup: None,
             run: run.into(),
             estimated_hours: None,
+            plan: vec![],
+            max_restarts: ferry_scheduler::DEFAULT_MAX_RESTARTS,
+            retry_until_up_s: None,
         }
         .to_value(),
         placement: Placement {

@@ -15,8 +15,8 @@ mod validate;
 
 pub use error::{DbError, StoreError};
 pub use model::{
-    BookedEntry, COMPUTE, EventKind, JobEvent, JobFilter, JobPatch, JobRecord, LedgerEntry,
-    LedgerFilter, NewJob, Placement,
+    Attempt, AttemptPatch, BookedEntry, COMPUTE, EventKind, JobEvent, JobFilter, JobMove, JobPatch,
+    JobRecord, LedgerEntry, LedgerFilter, NewAttempt, NewJob, OVERHEAD, Placement,
 };
 pub use sqlite::{
     Clock, DEFAULT_FILE_NAME, Durability, SCHEMA_VERSION, SqliteOptions, SqliteStore,

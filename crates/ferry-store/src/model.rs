@@ -1,6 +1,6 @@
 //! The values that go in and out of a [`Store`](crate::Store), shared by every implementation.
 
-use ferry_job::{JobId, JobState, Micros};
+use ferry_job::{AttemptStep, EndCause, JobId, JobState, Micros};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -70,15 +70,18 @@ pub enum EventKind {
     Allocated,
     Released,
     Charged,
+    /// A step of an attempt (a machine created, ready, terminated).
+    Attempt,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Submitted,
         EventKind::Transition,
         EventKind::Allocated,
         EventKind::Released,
         EventKind::Charged,
+        EventKind::Attempt,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +91,7 @@ impl EventKind {
             EventKind::Allocated => "allocated",
             EventKind::Released => "released",
             EventKind::Charged => "charged",
+            EventKind::Attempt => "attempt",
         }
     }
 }
@@ -146,10 +150,21 @@ impl JobFilter {
 /// The kind of charge a job's compute time is booked under.
 pub const COMPUTE: &str = "compute";
 
+/// The kind of charge for a rented machine's life outside the job's run: provisioning
+/// before it and teardown after it (billed by the provider all the same).
+pub const OVERHEAD: &str = "overhead";
+
+fn first_attempt() -> u32 {
+    1
+}
+
 /// A charge to book. A job has at most one entry of each kind, so booking is idempotent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     pub job_id: JobId,
+    /// The attempt it is for (1 for a job that ran once).
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
     pub at_ms: i64,
     /// e.g. [`COMPUTE`], `egress`, `storage`.
     pub kind: String,
@@ -183,4 +198,85 @@ impl LedgerFilter {
             ..LedgerFilter::default()
         }
     }
+}
+
+/// A new attempt of a job, recorded before anything is asked of a provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAttempt {
+    pub job_id: JobId,
+    pub attempt: u32,
+    pub backend: String,
+    /// The planned offer, as placement chose it.
+    pub offer: serde_json::Value,
+    /// The name the machine will carry at its provider.
+    pub lease: String,
+    /// The price the plan expected; the live quote replaces it.
+    pub price_per_hour: Micros,
+}
+
+/// An attempt as the store knows it now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub job_id: JobId,
+    pub attempt: u32,
+    pub backend: String,
+    pub offer: serde_json::Value,
+    pub lease: String,
+    pub step: AttemptStep,
+    pub instance_id: Option<String>,
+    pub endpoint: Option<serde_json::Value>,
+    #[serde(rename = "price_per_hour_micros")]
+    pub price_per_hour: Micros,
+    /// The live quote, in words (which host, its reliability).
+    pub quote: Option<String>,
+    pub created_at_ms: i64,
+    /// When the create was sent: the machine may bill from here.
+    pub create_sent_at_ms: Option<i64>,
+    pub ready_at_ms: Option<i64>,
+    pub job_started_at_ms: Option<i64>,
+    pub job_ended_at_ms: Option<i64>,
+    pub terminate_sent_at_ms: Option<i64>,
+    /// When a listing first showed the machine gone: billing ends here.
+    pub gone_at_ms: Option<i64>,
+    pub cause: Option<EndCause>,
+    /// The provider's error, with its kind, when one ended or held up the attempt.
+    pub error: Option<String>,
+    /// What the provider says it charged, where it reports it.
+    pub provider_charge: Option<Micros>,
+    pub updated_at_ms: i64,
+}
+
+/// Fields an attempt update may set; `None` leaves a field as it was. Times, once set,
+/// are kept (the first one is the fact).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttemptPatch {
+    pub step: Option<AttemptStep>,
+    pub instance_id: Option<String>,
+    pub endpoint: Option<serde_json::Value>,
+    pub price_per_hour: Option<Micros>,
+    pub quote: Option<String>,
+    pub create_sent_at_ms: Option<i64>,
+    pub ready_at_ms: Option<i64>,
+    pub job_started_at_ms: Option<i64>,
+    pub job_ended_at_ms: Option<i64>,
+    pub terminate_sent_at_ms: Option<i64>,
+    pub gone_at_ms: Option<i64>,
+    pub cause: Option<EndCause>,
+    pub error: Option<String>,
+    pub provider_charge: Option<Micros>,
+}
+
+/// What happens to the job when an attempt ends, in the same transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobMove {
+    /// The job waits in the queue again (a restart, a failover to the next offer).
+    Requeue { detail: String },
+    /// The job ends.
+    Finish {
+        state: JobState,
+        patch: JobPatch,
+        detail: String,
+    },
+    /// The job stays as it is.
+    Stay,
 }

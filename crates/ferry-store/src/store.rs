@@ -1,6 +1,7 @@
 use crate::error::StoreError;
 use crate::model::{
-    BookedEntry, JobEvent, JobFilter, JobPatch, JobRecord, LedgerEntry, LedgerFilter, NewJob,
+    Attempt, AttemptPatch, BookedEntry, JobEvent, JobFilter, JobMove, JobPatch, JobRecord,
+    LedgerEntry, LedgerFilter, NewAttempt, NewJob,
 };
 use async_trait::async_trait;
 use ferry_job::{JobId, JobState, Micros};
@@ -65,4 +66,41 @@ pub trait Store: Send + Sync {
         detail: &str,
         charge: Option<&LedgerEntry>,
     ) -> Result<JobRecord, StoreError>;
+
+    /// This data folder's install mark (eight hex digits, made once): the part of every
+    /// lease name that says the machine is this Ferry's.
+    async fn install_mark(&self) -> Result<String, StoreError>;
+
+    /// Records a new attempt in its first step and moves its job from queued to starting,
+    /// together: a job in `Starting` with an open attempt is one whose placement is decided.
+    async fn start_attempt(&self, attempt: &NewAttempt, detail: &str)
+    -> Result<Attempt, StoreError>;
+
+    /// Applies `patch` to an open attempt (steps only move forward; a time once set is
+    /// kept) and logs `detail` as an event of the job when it is not empty.
+    async fn update_attempt(
+        &self,
+        job: &JobId,
+        attempt: u32,
+        patch: &AttemptPatch,
+        detail: &str,
+    ) -> Result<Attempt, StoreError>;
+
+    /// A job's attempts, first first.
+    async fn attempts(&self, job: &JobId) -> Result<Vec<Attempt>, StoreError>;
+
+    /// Every attempt that has not ended, of every job.
+    async fn open_attempts(&self) -> Result<Vec<Attempt>, StoreError>;
+
+    /// Ends an attempt, books its charges (each for this attempt) and makes the job's next
+    /// move, in one transaction: a rented machine's cost is never booked without its end,
+    /// nor its end without its cost.
+    async fn end_attempt(
+        &self,
+        job: &JobId,
+        attempt: u32,
+        patch: &AttemptPatch,
+        charges: &[LedgerEntry],
+        then: &JobMove,
+    ) -> Result<Attempt, StoreError>;
 }

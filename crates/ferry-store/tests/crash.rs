@@ -27,6 +27,7 @@ fn price(n: u32) -> Micros {
 fn compute(id: &JobId, amount: Micros) -> LedgerEntry {
     LedgerEntry {
         job_id: id.clone(),
+        attempt: 1,
         at_ms: common::T0,
         kind: COMPUTE.into(),
         amount,

@@ -51,6 +51,7 @@ struct Model {
 fn charge(j: u32, kind: &str, amount: i64) -> LedgerEntry {
     LedgerEntry {
         job_id: common::id(j),
+        attempt: 1,
         at_ms: common::T0,
         kind: kind.into(),
         amount: Micros(amount),

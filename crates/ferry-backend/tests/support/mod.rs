@@ -70,6 +70,7 @@ pub fn spec(run: &str, gpus: Vec<u32>, gpu_count: u32) -> ferry_backend::LaunchS
         gpus,
         gpu_count,
         max_runtime: None,
+        guard: None,
     }
 }
 

@@ -91,6 +91,9 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
             setup: task.setup.clone(),
             run: task.run.clone(),
             estimated_hours: task.estimated_hours,
+            plan: vec![],
+            max_restarts: ferry_scheduler::DEFAULT_MAX_RESTARTS,
+            retry_until_up_s: None,
         },
         placement: ferry_store::Placement {
             backend,

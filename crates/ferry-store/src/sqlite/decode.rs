@@ -2,7 +2,9 @@
 //! naming the row and the column, rather than skipped.
 
 use crate::error::StoreError;
-use crate::model::{BookedEntry, EventKind, JobEvent, JobRecord, LedgerEntry, Placement};
+use crate::model::{
+    Attempt, BookedEntry, EventKind, JobEvent, JobRecord, LedgerEntry, Placement,
+};
 use ferry_job::{JobId, JobState, Micros};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, Sqlite, Type};
@@ -111,6 +113,10 @@ pub fn booked(row: &SqliteRow) -> Result<BookedEntry, StoreError> {
         id: r.col("id")?,
         entry: LedgerEntry {
             job_id: r.parsed("job_id")?,
+            attempt: {
+                let a: i64 = r.col("attempt")?;
+                u32::try_from(a).map_err(|e| r.corrupt("attempt", e))?
+            },
             at_ms: r.col("at")?,
             kind: r.col("kind")?,
             amount: Micros(r.col("amount_micros")?),
@@ -124,4 +130,32 @@ pub fn held(row: &SqliteRow) -> Result<(u32, JobId), StoreError> {
     let device: i64 = r.col("device")?;
     let device = u32::try_from(device).map_err(|e| r.corrupt("device", e))?;
     Ok((device, r.parsed("job_id")?))
+}
+
+pub fn attempt(row: &SqliteRow) -> Result<Attempt, StoreError> {
+    let r = reader(row, "attempts", "job_id");
+    let n: i64 = r.col("attempt")?;
+    Ok(Attempt {
+        job_id: r.parsed("job_id")?,
+        attempt: u32::try_from(n).map_err(|e| r.corrupt("attempt", e))?,
+        backend: r.col("backend")?,
+        offer: r.json("offer")?,
+        lease: r.col("lease")?,
+        step: r.parsed("step")?,
+        instance_id: r.col("instance_id")?,
+        endpoint: r.json_opt("endpoint")?,
+        price_per_hour: Micros(r.col("price_per_hour_micros")?),
+        quote: r.col("quote")?,
+        created_at_ms: r.col("created_at")?,
+        create_sent_at_ms: r.col("create_sent_at")?,
+        ready_at_ms: r.col("ready_at")?,
+        job_started_at_ms: r.col("job_started_at")?,
+        job_ended_at_ms: r.col("job_ended_at")?,
+        terminate_sent_at_ms: r.col("terminate_sent_at")?,
+        gone_at_ms: r.col("gone_at")?,
+        cause: r.json_opt("cause")?,
+        error: r.col("error")?,
+        provider_charge: r.col::<Option<i64>>("provider_charge_micros")?.map(Micros),
+        updated_at_ms: r.col("updated_at")?,
+    })
 }

@@ -32,24 +32,28 @@ pub async fn book(
     let id = &entry.job_id;
     let op = || format!("book {} for job {id}", entry.kind);
     let inserted = sqlx::query(
-        "INSERT INTO ledger (job_id, at, kind, amount_micros, description)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (job_id, kind) DO NOTHING",
+        "INSERT INTO ledger (job_id, at, kind, amount_micros, description, attempt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (job_id, attempt, kind) DO NOTHING",
     )
     .bind(id.as_str())
     .bind(entry.at_ms)
     .bind(&entry.kind)
     .bind(entry.amount.0)
     .bind(&entry.description)
+    .bind(i64::from(entry.attempt))
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::db(op(), e))?
     .rows_affected();
     if inserted == 0 {
         let booked: i64 =
-            sqlx::query_scalar("SELECT amount_micros FROM ledger WHERE job_id = ?1 AND kind = ?2")
-                .bind(id.as_str())
-                .bind(&entry.kind)
+            sqlx::query_scalar(
+                "SELECT amount_micros FROM ledger WHERE job_id = ?1 AND kind = ?2 AND attempt = ?3",
+            )
+            .bind(id.as_str())
+            .bind(&entry.kind)
+            .bind(i64::from(entry.attempt))
                 .fetch_one(&mut *conn)
                 .await
                 .map_err(|e| StoreError::db(op(), e))?;
@@ -65,7 +69,11 @@ pub async fn book(
             attempted: entry.amount,
         });
     }
-    let detail = format!("{} {}", entry.kind, entry.amount);
+    let detail = if entry.attempt > 1 {
+        format!("{} {} (attempt {})", entry.kind, entry.amount, entry.attempt)
+    } else {
+        format!("{} {}", entry.kind, entry.amount)
+    };
     events::append(
         conn,
         id,
@@ -87,7 +95,7 @@ pub async fn entries(
 ) -> Result<Vec<BookedEntry>, StoreError> {
     bind(
         sqlx::query(matching!(
-            "SELECT id, job_id, at, kind, amount_micros, description",
+            "SELECT id, job_id, attempt, at, kind, amount_micros, description",
             "ORDER BY id"
         )),
         filter,

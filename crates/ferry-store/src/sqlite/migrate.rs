@@ -11,11 +11,18 @@ struct Migration {
 }
 
 /// Append only: a released migration is never edited, a change is a new one.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "jobs, job events, allocations, ledger",
-    sql: include_str!("../../migrations/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "jobs, job events, allocations, ledger",
+        sql: include_str!("../../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "attempts, ledger per attempt, install mark",
+        sql: include_str!("../../migrations/0002_attempts.sql"),
+    },
+];
 
 /// The schema version this code writes and understands.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;

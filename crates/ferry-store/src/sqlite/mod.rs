@@ -1,6 +1,7 @@
 //! The SQLite store: one file, WAL, every write one `BEGIN IMMEDIATE` transaction.
 
 mod allocations;
+mod attempts;
 mod connect;
 mod decode;
 mod events;
@@ -13,7 +14,8 @@ pub use migrate::SCHEMA_VERSION;
 
 use crate::error::StoreError;
 use crate::model::{
-    BookedEntry, JobEvent, JobFilter, JobPatch, JobRecord, LedgerEntry, LedgerFilter, NewJob,
+    Attempt, AttemptPatch, BookedEntry, JobEvent, JobFilter, JobMove, JobPatch, JobRecord,
+    LedgerEntry, LedgerFilter, NewAttempt, NewJob,
 };
 use crate::store::Store;
 use crate::validate;
@@ -275,5 +277,82 @@ impl Store for SqliteStore {
         }
         commit(tx, op).await?;
         Ok(record)
+    }
+
+    async fn install_mark(&self) -> Result<String, StoreError> {
+        let mut conn = connect::acquire(&self.reader, || "read the install mark".into()).await?;
+        attempts::install_mark(&mut conn).await
+    }
+
+    async fn start_attempt(
+        &self,
+        attempt: &NewAttempt,
+        detail: &str,
+    ) -> Result<Attempt, StoreError> {
+        let id = &attempt.job_id;
+        let op = || format!("start attempt {} of job {id}", attempt.attempt);
+        let now = self.now();
+        let mut tx = self.begin(op).await?;
+        attempts::insert(&mut tx, attempt, now).await?;
+        jobs::transition(
+            &mut tx,
+            id,
+            JobState::Starting,
+            &JobPatch::default(),
+            detail,
+            now,
+        )
+        .await?;
+        let a = attempts::get(&mut tx, id, attempt.attempt).await?;
+        commit(tx, op).await?;
+        Ok(a)
+    }
+
+    async fn update_attempt(
+        &self,
+        job: &JobId,
+        attempt: u32,
+        patch: &AttemptPatch,
+        detail: &str,
+    ) -> Result<Attempt, StoreError> {
+        let op = || format!("update attempt {attempt} of job {job}");
+        let now = self.now();
+        let mut tx = self.begin(op).await?;
+        let a = attempts::update(&mut tx, job, attempt, patch, detail, now).await?;
+        commit(tx, op).await?;
+        Ok(a)
+    }
+
+    async fn attempts(&self, job: &JobId) -> Result<Vec<Attempt>, StoreError> {
+        let mut conn =
+            connect::acquire(&self.reader, || format!("read attempts of job {job}")).await?;
+        attempts::of(&mut conn, job).await
+    }
+
+    async fn open_attempts(&self) -> Result<Vec<Attempt>, StoreError> {
+        let mut conn = connect::acquire(&self.reader, || "read open attempts".into()).await?;
+        attempts::open(&mut conn).await
+    }
+
+    async fn end_attempt(
+        &self,
+        job: &JobId,
+        attempt: u32,
+        patch: &AttemptPatch,
+        charges: &[LedgerEntry],
+        then: &JobMove,
+    ) -> Result<Attempt, StoreError> {
+        for c in charges {
+            validate::ledger_entry(c)?;
+        }
+        if let JobMove::Finish { patch, detail, .. } = then {
+            validate::patch(job, patch, detail)?;
+        }
+        let op = || format!("end attempt {attempt} of job {job}");
+        let now = self.now();
+        let mut tx = self.begin(op).await?;
+        let a = attempts::end(&mut tx, job, attempt, patch, charges, then, now).await?;
+        commit(tx, op).await?;
+        Ok(a)
     }
 }

@@ -32,6 +32,7 @@ pub fn job(n: u32) -> NewJob {
 pub fn charge(id: &JobId, amount: i64) -> LedgerEntry {
     LedgerEntry {
         job_id: id.clone(),
+        attempt: 1,
         at_ms: T0 + 10_000,
         kind: COMPUTE.into(),
         amount: Micros(amount),
