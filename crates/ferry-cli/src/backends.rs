@@ -276,3 +276,133 @@ fn expand_home(p: &std::path::Path) -> PathBuf {
         _ => p.to_path_buf(),
     }
 }
+
+/// The providers the config rents machines from (`launch = true`) that have an API key,
+/// and those that lack one (with the environment variable to set).
+pub struct RentedProviders {
+    pub ready: Vec<(
+        ferry_cloud::ProviderKind,
+        ferry_config::ProviderSettings,
+        String,
+    )>,
+    pub missing_key: Vec<ferry_cloud::ProviderKind>,
+}
+
+pub fn rented_providers(ctx: &Context) -> RentedProviders {
+    let mut out = RentedProviders {
+        ready: vec![],
+        missing_key: vec![],
+    };
+    for (name, settings) in &ctx.config.providers {
+        let Some(kind) = ferry_cloud::ProviderKind::from_id(name) else {
+            continue;
+        };
+        if !settings.launch {
+            continue;
+        }
+        match ctx.config.api_key(name, |v| std::env::var(v).ok()) {
+            Some(key) => out.ready.push((kind, settings.clone(), key)),
+            None => out.missing_key.push(kind),
+        }
+    }
+    out
+}
+
+/// What placement needs to know of each rented provider: it launches the catalog's offers
+/// of that provider.
+pub fn rented_enabled(ctx: &Context, catalog: &Catalog) -> Vec<EnabledBackend> {
+    rented_providers(ctx)
+        .ready
+        .iter()
+        .map(|(kind, _, _)| {
+            let category = catalog
+                .offers
+                .iter()
+                .find(|o| o.provider == kind.id())
+                .map_or(Category::GpuCloud, |o| o.category);
+            EnabledBackend {
+                provider: Some(kind.id().to_string()),
+                ..EnabledBackend::holding(
+                    kind.id().to_string(),
+                    category,
+                    vec![],
+                    None,
+                    format!("rented from {kind}"),
+                )
+            }
+        })
+        .collect()
+}
+
+/// The rented side of the server: each provider's client, Ferry's SSH key, and where
+/// rented jobs' output is kept.
+pub fn rented(ctx: &Context) -> Result<Option<ferry_scheduler::rented::Rented>> {
+    use ferry_scheduler::rented::{Rented, RentedBackend, SshAccess};
+    let providers = rented_providers(ctx);
+    for kind in &providers.missing_key {
+        eprintln!(
+            "ferry server: [providers.{kind}] has launch = true but no API key (api_key, or {}): not renting from it",
+            kind.env_var()
+        );
+    }
+    if providers.ready.is_empty() {
+        return Ok(None);
+    }
+    let data = &ctx.paths.data_dir;
+    let keys = ferry_cloud::keys::ensure(&data.join("keys")).map_err(|e| anyhow!("{e}"))?;
+    let mut backends = std::collections::HashMap::new();
+    let mut disk_gb = 50;
+    for (kind, settings, key) in providers.ready {
+        let mut config =
+            ferry_cloud::providers::ProviderConfig::new(kind, ferry_cloud::ApiKey::new(key));
+        if let Some(url) = &settings.api_endpoint {
+            config.base_url = url.clone();
+        }
+        config.image = settings.image.clone();
+        if let Some(d) = settings.disk_gb {
+            config.disk_gb = d;
+            disk_gb = disk_gb.max(d);
+        }
+        let ssh_override = settings
+            .ssh_override
+            .as_deref()
+            .and_then(ferry_config::parse_ssh_address)
+            .map(|(user, host, port)| ferry_cloud::Endpoint { host, port, user });
+        backends.insert(
+            kind.id().to_string(),
+            RentedBackend {
+                provider: kind.build(config),
+                ssh_override,
+                image: settings.image.clone(),
+            },
+        );
+    }
+    let control = data.join("ssh");
+    std::fs::create_dir_all(&control)?;
+    let secs = |var: &str, default: Duration| -> Result<Duration> {
+        match std::env::var(var) {
+            Ok(v) => {
+                Ok(Duration::from_secs(v.trim().parse().map_err(|_| {
+                    anyhow!("{var}: '{v}' is not a number of seconds")
+                })?))
+            }
+            Err(_) => Ok(default),
+        }
+    };
+    let d = ferry_scheduler::rented::decide::Timeouts::default();
+    Ok(Some(Rented {
+        backends,
+        access: SshAccess {
+            private_key: keys.private,
+            public_key: keys.public,
+            known_hosts: data.join("keys").join("known_hosts"),
+            control_dir: Some(control),
+        },
+        timeouts: ferry_scheduler::rented::decide::Timeouts {
+            provision: secs("FERRY_PROVISION_TIMEOUT_S", d.provision)?,
+            ssh: secs("FERRY_SSH_TIMEOUT_S", d.ssh)?,
+        },
+        log_dir: data.join("rented"),
+        disk_gb,
+    }))
+}

@@ -37,7 +37,7 @@ pub enum Command {
     Advise(Box<AdviseArgs>),
     /// Run a task: rank every placement that fits by expected cost, then run it on the best configured one.
     #[command(
-        after_help = "Examples:\n  ferry launch task.yaml --dry-run\n  ferry launch task.yaml --dry-run --json\n  ferry launch task.yaml --detach --max-runtime 12h\n\nTask files are a subset of SkyPilot's task YAML (name, resources with accelerators: A100:8, cpus, memory, cloud/infra, region, use_spot, disk_size, any_of; num_nodes, envs, workdir, file_mounts, setup, run) plus Ferry's keys: estimated_hours, max_price, deadline, categories, budget.\n\nFerry runs the chosen placement on this host, on [[owned]] machines with a host (over SSH) and on [[academic]] clusters with a host (Slurm; `categories: [academic]` sends a task there). Cloud placements are ranked but not launched yet."
+        after_help = "Examples:\n  ferry launch task.yaml --dry-run\n  ferry launch task.yaml --dry-run --json\n  ferry launch task.yaml --detach --max-runtime 12h\n  ferry launch spot-task.yaml --retry-until-up 2h\n\nTask files are a subset of SkyPilot's task YAML (name, resources with accelerators: A100:8, cpus, memory, cloud/infra, region, use_spot, disk_size, any_of, job_recovery; num_nodes, envs, workdir, file_mounts, setup, run) plus Ferry's keys: estimated_hours, max_price, deadline, categories, budget.\n\nFerry runs the chosen placement on this host, on [[owned]] machines with a host (over SSH), on [[academic]] clusters with a host (Slurm; `categories: [academic]` sends a task there), and on machines it rents from RunPod, Lambda, Vast.ai and Paperspace ([providers.NAME] launch = true and an API key). A rented machine is created for the job, named after it, and terminated (verified) when the job ends; a create refused for no capacity, quota or price moves to the next offer of the plan, and `ferry status JOB` lists every offer tried. A preempted spot job goes back to the queue (job_recovery.max_restarts, 3 by default) and sees FERRY_ATTEMPT."
     )]
     Launch(Box<LaunchArgs>),
     /// Jobs: what is queued, running and finished.
@@ -209,6 +209,10 @@ pub struct LaunchArgs {
     /// Stop the job after this long: `90m`, `12h` (default: config local.max_runtime_hours).
     #[arg(long, value_name = "DURATION")]
     pub max_runtime: Option<String>,
+    /// For rented work: when every offer of the plan is refused (no capacity), keep trying
+    /// the plan again until this long after submission: `30m`, `6h`.
+    #[arg(long, value_name = "DURATION")]
+    pub retry_until_up: Option<String>,
     /// Placements to show (0 = all).
     #[arg(long, default_value_t = 15)]
     pub limit: usize,

@@ -555,7 +555,11 @@ impl Config {
             .get(provider)
             .and_then(|p| p.api_key.clone())
             // Vast.ai's own tools read VAST_API_KEY.
-            .or_else(|| (provider == "vastai").then(|| env("VAST_API_KEY")).flatten())
+            .or_else(|| {
+                (provider == "vastai")
+                    .then(|| env("VAST_API_KEY"))
+                    .flatten()
+            })
             .or_else(|| env(&format!("{}_API_KEY", provider.to_ascii_uppercase())))
             .filter(|k| !k.trim().is_empty())
     }

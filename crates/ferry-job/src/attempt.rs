@@ -170,7 +170,10 @@ mod tests {
             NextMove::FailOver
         );
         assert_eq!(
-            EndCause::NotCreated { kind: "auth".into() }.next_move(),
+            EndCause::NotCreated {
+                kind: "auth".into()
+            }
+            .next_move(),
             NextMove::Finish(JobState::Failed)
         );
         assert_eq!(

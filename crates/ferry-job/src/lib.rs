@@ -7,7 +7,7 @@ pub mod id;
 mod money;
 mod state;
 
+pub use attempt::{AttemptStep, EndCause, NextMove};
 pub use id::JobId;
 pub use money::{Micros, MoneyError};
 pub use state::{JobState, TransitionError};
-pub use attempt::{AttemptStep, EndCause, NextMove};

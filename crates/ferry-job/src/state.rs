@@ -59,7 +59,10 @@ impl JobState {
             Queued => matches!(to, Starting | Cancelled | Failed),
             // Back to the queue: the attempt's machine was preempted or never came up.
             Starting => matches!(to, Queued | Running | Cancelled | Failed | Lost),
-            Running => matches!(to, Queued | Succeeded | Failed | TimedOut | Cancelled | Lost),
+            Running => matches!(
+                to,
+                Queued | Succeeded | Failed | TimedOut | Cancelled | Lost
+            ),
             _ => false,
         }
     }

@@ -68,6 +68,9 @@ pub struct Candidate {
     pub category: Category,
     pub region: String,
     pub instance: String,
+    /// The catalog's offering (RunPod's Secure or Community Cloud, a reservation), or the
+    /// backend for a backend that holds its GPUs.
+    pub offering: String,
     pub gpu: Option<String>,
     pub gpus: u32,
     pub price_per_hour: f64,
@@ -158,6 +161,7 @@ pub fn place(task: &Task, catalog: &Catalog, backends: &[EnabledBackend], now_un
                     category: b.category,
                     region: "here".into(),
                     instance: b.id.clone(),
+                    offering: b.id.clone(),
                     gpu: gpu.map(|g| catalog.table.get(g).id.clone()),
                     gpus: *count,
                     price_per_hour: b.price_per_gpu_hour.unwrap_or(0.0) * f64::from(*count),
@@ -257,6 +261,7 @@ fn from_offer(o: &Offer, catalog: &Catalog, count: u32, spot: bool, hours: f64) 
         category: o.category,
         region: o.region.clone(),
         instance: o.instance_type.clone(),
+        offering: o.offering.clone(),
         gpu: Some(catalog.table.get(o.gpu).id.clone()),
         gpus: o.gpu_count,
         price_per_hour: price.unwrap_or(0.0),

@@ -91,7 +91,8 @@ pub struct Scheduler {
     /// Providers machines are rented from, if any.
     rented: Option<rented::Rented>,
     /// SSH executors on rented machines, by lease name.
-    executors: std::sync::Mutex<std::collections::HashMap<String, Arc<ferry_backend::ssh::SshBackend>>>,
+    executors:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<ferry_backend::ssh::SshBackend>>>,
 }
 
 /// Submissions to a queueing backend (`sbatch` on a login node) made at the same time.

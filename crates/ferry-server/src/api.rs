@@ -9,9 +9,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ferry_backend::{GpuDetection, LogChunk};
 use ferry_job::JobId;
+use ferry_scheduler::rented::SweepFinding;
 use ferry_scheduler::{JobPayload, Scheduler, SchedulerError};
 use ferry_store::{
-    BookedEntry, JobEvent, JobFilter, JobRecord, LedgerFilter, NewJob, Placement, StoreError,
+    Attempt, BookedEntry, JobEvent, JobFilter, JobRecord, LedgerFilter, NewJob, Placement,
+    StoreError,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -33,12 +35,14 @@ pub struct SubmitRequest {
     pub max_runtime_s: Option<i64>,
 }
 
-/// A job with its event log.
+/// A job with its event log and its attempts (rented work may run more than once).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobView {
     #[serde(flatten)]
     pub job: JobRecord,
     pub events: Vec<JobEvent>,
+    #[serde(default)]
+    pub attempts: Vec<Attempt>,
 }
 
 struct ApiError(StatusCode, String);
@@ -79,6 +83,7 @@ pub fn router(state: State) -> Router {
         .route("/v1/jobs/{id}/logs", get(logs))
         .route("/v1/jobs/{id}/cancel", post(cancel))
         .route("/v1/ledger", get(ledger))
+        .route("/v1/sweep", post(sweep))
         .route("/v1/shutdown", post(shutdown))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
@@ -164,7 +169,12 @@ async fn show(Ext(state): Ext<State>, Path(id): Path<String>) -> Result<Json<Job
         .await?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no job {id}")))?;
     let events = store.events(&id).await?;
-    Ok(Json(JobView { job, events }))
+    let attempts = store.attempts(&id).await?;
+    Ok(Json(JobView {
+        job,
+        events,
+        attempts,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -185,6 +195,11 @@ async fn logs(
         .get(&id)
         .await?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no job {id}")))?;
+    if state.scheduler.is_rented(&rec.placement.backend) {
+        let mut chunk = state.scheduler.rented_logs(&id, q.offset).await?;
+        chunk.complete = chunk.complete && rec.state.is_terminal();
+        return Ok(Json(chunk));
+    }
     let backend = state
         .scheduler
         .backend_for(&rec.placement.backend)
@@ -234,6 +249,19 @@ async fn ledger(Ext(state): Ext<State>) -> Result<Json<Vec<BookedEntry>>> {
             .ledger(&LedgerFilter::default())
             .await?,
     ))
+}
+
+#[derive(Deserialize)]
+struct SweepQuery {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+async fn sweep(
+    Ext(state): Ext<State>,
+    Query(q): Query<SweepQuery>,
+) -> Result<Json<Vec<SweepFinding>>> {
+    Ok(Json(state.scheduler.sweep(q.dry_run).await?))
 }
 
 async fn shutdown(Ext(state): Ext<State>) -> StatusCode {

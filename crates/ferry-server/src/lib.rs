@@ -35,7 +35,12 @@ pub struct ServerConfig {
     pub queueing: Vec<Arc<dyn Backend>>,
     /// How often a job on another machine is asked about.
     pub remote_poll: Duration,
+    /// Providers machines are rented from (none: no rented work).
+    pub rented: Option<ferry_scheduler::rented::Rented>,
 }
+
+/// How often the orphan sweep runs, besides at start-up.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -80,11 +85,16 @@ pub async fn serve(cfg: ServerConfig) -> Result<(), ServerError> {
         scheduler.add_queueing_backend(backend);
     }
     scheduler.set_remote_poll(cfg.remote_poll);
+    if let Some(rented) = cfg.rented {
+        scheduler.set_rented(rented);
+    }
     let scheduler = Arc::new(scheduler);
 
     // Recovery is one pass of the scheduler: every unfinished job is reconciled with what
-    // the backend says before anything new is accepted.
+    // the backend says before anything new is accepted. Then the orphan sweep: rented
+    // machines with this install's tag that no live attempt holds are terminated.
     report_errors(&scheduler.tick().await?);
+    sweep(&scheduler).await;
 
     let listener = tokio::net::TcpListener::bind(cfg.bind)
         .await
@@ -106,6 +116,7 @@ pub async fn serve(cfg: ServerConfig) -> Result<(), ServerError> {
         let mut stop = stop_tx.subscribe();
         let every = cfg.tick;
         tokio::spawn(async move {
+            let mut last_sweep = std::time::Instant::now();
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
@@ -114,6 +125,10 @@ pub async fn serve(cfg: ServerConfig) -> Result<(), ServerError> {
                 match scheduler.tick().await {
                     Ok(t) => report_errors(&t),
                     Err(e) => eprintln!("ferry server: scheduler pass failed: {e}"),
+                }
+                if last_sweep.elapsed() >= SWEEP_EVERY {
+                    last_sweep = std::time::Instant::now();
+                    sweep(&scheduler).await;
                 }
             }
         })
@@ -156,6 +171,24 @@ pub async fn serve(cfg: ServerConfig) -> Result<(), ServerError> {
     files::remove_info(&cfg.data_dir, std::process::id());
     served.map_err(io("serving"))?;
     Ok(())
+}
+
+/// The orphan sweep, with what it did in the log.
+async fn sweep(scheduler: &Scheduler) {
+    match scheduler.sweep(false).await {
+        Ok(found) => {
+            for f in found.iter().filter(|f| f.outcome.is_some()) {
+                eprintln!(
+                    "ferry server: sweep: {} instance {} ({}) has Ferry's tag and no live attempt: {}",
+                    f.provider,
+                    f.instance,
+                    f.name,
+                    f.outcome.as_deref().unwrap_or("")
+                );
+            }
+        }
+        Err(e) => eprintln!("ferry server: sweep failed: {e} (tried again later)"),
+    }
 }
 
 /// Backends that could not be asked are retried on the next pass; the log says why.

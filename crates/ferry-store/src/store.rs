@@ -73,8 +73,11 @@ pub trait Store: Send + Sync {
 
     /// Records a new attempt in its first step and moves its job from queued to starting,
     /// together: a job in `Starting` with an open attempt is one whose placement is decided.
-    async fn start_attempt(&self, attempt: &NewAttempt, detail: &str)
-    -> Result<Attempt, StoreError>;
+    async fn start_attempt(
+        &self,
+        attempt: &NewAttempt,
+        detail: &str,
+    ) -> Result<Attempt, StoreError>;
 
     /// Applies `patch` to an open attempt (steps only move forward; a time once set is
     /// kept) and logs `detail` as an event of the job when it is not empty.

@@ -18,6 +18,7 @@ pub const TOP_KEYS: &[&str] = &[
     "deadline",
     "categories",
     "budget",
+    "job_recovery",
 ];
 pub const RESOURCE_KEYS: &[&str] = &[
     "accelerators",
@@ -29,7 +30,23 @@ pub const RESOURCE_KEYS: &[&str] = &[
     "use_spot",
     "disk_size",
     "any_of",
+    "job_recovery",
 ];
+
+/// SkyPilot's `job_recovery`: how a job is recovered when its machine is taken back.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecovery {
+    /// SkyPilot's recovery strategy (`FAILOVER`, `EAGER_NEXT_REGION`): Ferry always fails
+    /// over along the plan, so the value is accepted as it is.
+    #[allow(dead_code)]
+    // accepted as written; Ferry fails over along its plan whatever it says
+    pub strategy: Option<String>,
+    /// Restarts after a preemption.
+    pub max_restarts: Option<u32>,
+    /// SkyPilot's name for restarts on the job's own errors; Ferry reads it as restarts.
+    pub max_restarts_on_errors: Option<u32>,
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +64,7 @@ pub struct RawTask {
     pub deadline: Option<String>,
     pub categories: Option<Vec<String>>,
     pub budget: Option<f64>,
+    pub job_recovery: Option<RawRecovery>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -65,6 +83,7 @@ pub struct RawResources {
     /// GB.
     pub disk_size: Option<Scalar>,
     pub any_of: Option<Vec<RawResources>>,
+    pub job_recovery: Option<RawRecovery>,
 }
 
 /// `A100:8`, `{A100: 8}`, or a list of alternatives (`[A100:8, H100:8]`).

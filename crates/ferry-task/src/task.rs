@@ -27,6 +27,8 @@ pub struct Task {
     pub categories: Vec<Category>,
     /// Most in total, USD.
     pub budget: Option<f64>,
+    /// Restarts after a preemption (`job_recovery.max_restarts`); Ferry's default if unset.
+    pub max_restarts: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -181,6 +183,11 @@ impl Task {
             deadline,
             categories,
             budget: positive("budget", raw.budget)?,
+            max_restarts: raw
+                .job_recovery
+                .as_ref()
+                .or(base.job_recovery.as_ref())
+                .and_then(|r| r.max_restarts.or(r.max_restarts_on_errors)),
         })
     }
 
@@ -251,6 +258,7 @@ fn merge(base: &RawResources, o: &RawResources) -> RawResources {
         use_spot: o.use_spot.or(base.use_spot),
         disk_size: o.disk_size.clone().or_else(|| base.disk_size.clone()),
         any_of: None,
+        job_recovery: o.job_recovery.clone().or_else(|| base.job_recovery.clone()),
     }
 }
 

@@ -22,6 +22,7 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
     let remotes = crate::backends::remotes(ctx, &catalog)?;
     let mut enabled = vec![this_host(ctx, &catalog)];
     enabled.extend(enabled_remotes(ctx, &catalog, &task, &remotes));
+    enabled.extend(crate::backends::rented_enabled(ctx, &catalog));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
@@ -52,7 +53,7 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
             })
             .collect();
         bail!(
-            "no configured backend can run this task (Ferry runs work on this host, [[owned]] machines with a host, and [[academic]] clusters with a host); the plan above ranks where it could run.{}",
+            "no configured backend can run this task (Ferry runs work on this host, [[owned]] machines with a host, [[academic]] clusters with a host, and providers with launch = true and an API key); the plan above ranks where it could run.{}",
             why.concat()
         );
     };
@@ -77,6 +78,13 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
             .check_walltime(std::time::Duration::from_secs(secs.max(0) as u64))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
+    let plan_offers = rented_plan(&plan, &task, &backend);
+    let retry_until_up_s = args
+        .retry_until_up
+        .as_deref()
+        .map(parse_duration_s)
+        .transpose()?
+        .map(|s| s as u64);
     let workdir = task
         .check_paths(base, &file)?
         .map(|w| w.canonicalize())
@@ -91,9 +99,11 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
             setup: task.setup.clone(),
             run: task.run.clone(),
             estimated_hours: task.estimated_hours,
-            plan: vec![],
-            max_restarts: ferry_scheduler::DEFAULT_MAX_RESTARTS,
-            retry_until_up_s: None,
+            plan: plan_offers,
+            max_restarts: task
+                .max_restarts
+                .unwrap_or(ferry_scheduler::DEFAULT_MAX_RESTARTS),
+            retry_until_up_s,
         },
         placement: ferry_store::Placement {
             backend,
@@ -129,6 +139,44 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
         (_, Some(code)) if (1..=255).contains(&code) => ExitCode::from(code as u8),
         _ => ExitCode::from(1),
     })
+}
+
+/// Offers tried for rented work, best first, before the job fails (dstack tries 25).
+const MAX_PLANNED_OFFERS: usize = 10;
+
+/// For a job placed on a rented provider: the plan's runnable rented placements, best
+/// first, so that a create refused for no capacity, quota or price moves to the next.
+fn rented_plan(
+    plan: &Plan,
+    task: &Task,
+    chosen_backend: &str,
+) -> Vec<ferry_scheduler::PlannedOffer> {
+    if ferry_cloud::ProviderKind::from_id(chosen_backend).is_none() {
+        return vec![];
+    }
+    plan.candidates
+        .iter()
+        .filter(|c| c.runnable())
+        .filter_map(|c| {
+            let backend = c.backend.clone()?;
+            let kind = ferry_cloud::ProviderKind::from_id(&backend)?;
+            let (instance_type, tier) = kind.machine_type(&c.instance, &c.offering);
+            Some(ferry_scheduler::PlannedOffer {
+                backend,
+                offer: ferry_cloud::OfferRef {
+                    instance_type,
+                    region: c.region.clone(),
+                    gpu_count: c.gpus,
+                    spot: c.spot,
+                    expected_price_per_hour: c.price_per_hour,
+                    max_price_per_hour: task.max_price,
+                    tier,
+                },
+                source: c.source.clone(),
+            })
+        })
+        .take(MAX_PLANNED_OFFERS)
+        .collect()
 }
 
 /// `90m`, `12h`, `2d`, `3600` (seconds).

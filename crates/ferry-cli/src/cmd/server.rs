@@ -23,6 +23,7 @@ pub fn run(ctx: &Context, command: &ServerCommand) -> Result<ExitCode> {
                 pools: vec![],
                 queueing: vec![],
                 remote_poll: remote_poll()?,
+                rented: crate::backends::rented(ctx)?,
             };
             let catalog = ctx.catalog()?;
             let control = ctx.paths.data_dir.join("ssh");

@@ -74,6 +74,21 @@ impl ProviderKind {
         }
     }
 
+    /// The provider's own machine type for a catalog row (its `instance_type`), and the
+    /// tier its `offering` names, where the provider has tiers.
+    pub fn machine_type(self, catalog_instance: &str, offering: &str) -> (String, Option<String>) {
+        match self {
+            ProviderKind::Runpod => (
+                runpod::gpu_type_id(catalog_instance),
+                runpod::tier(offering),
+            ),
+            ProviderKind::Vastai => (vastai::gpu_name(catalog_instance), None),
+            ProviderKind::Lambda | ProviderKind::Paperspace => {
+                (catalog_instance.trim().to_string(), None)
+            }
+        }
+    }
+
     pub fn build(self, config: ProviderConfig) -> Arc<dyn Provider> {
         match self {
             ProviderKind::Runpod => Arc::new(runpod::RunPod::new(config)),

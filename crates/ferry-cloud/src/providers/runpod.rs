@@ -678,3 +678,54 @@ mod tests {
         assert_eq!(Cloud::of(&offer).unwrap_err().kind, ErrorKind::Refused);
     }
 }
+
+/// RunPod's GPU type id for the catalog's GPU name (the ids are those of RunPod's GPU
+/// types list, docs.runpod.io/references/gpu-types); an id already is passed through.
+pub fn gpu_type_id(catalog_name: &str) -> String {
+    const IDS: &[(&str, &str)] = &[
+        ("A100 PCIe", "NVIDIA A100 80GB PCIe"),
+        ("A100 SXM", "NVIDIA A100-SXM4-80GB"),
+        ("A40", "NVIDIA A40"),
+        ("B200", "NVIDIA B200"),
+        ("H100 NVL", "NVIDIA H100 NVL"),
+        ("H100 PCIe", "NVIDIA H100 PCIe"),
+        ("H100 SXM", "NVIDIA H100 80GB HBM3"),
+        ("H200 SXM", "NVIDIA H200"),
+        ("L4", "NVIDIA L4"),
+        ("L40S", "NVIDIA L40S"),
+        ("RTX 3090", "NVIDIA GeForce RTX 3090"),
+        ("RTX 4090", "NVIDIA GeForce RTX 4090"),
+        ("RTX 6000 Ada", "NVIDIA RTX 6000 Ada Generation"),
+        ("RTX A6000", "NVIDIA RTX A6000"),
+    ];
+    IDS.iter()
+        .find(|(c, _)| c.eq_ignore_ascii_case(catalog_name.trim()))
+        .map_or_else(|| catalog_name.trim().to_string(), |(_, id)| id.to_string())
+}
+
+/// The catalog's offering (`Secure Cloud`, `Community Cloud (2025 list)`) as a tier.
+pub fn tier(offering: &str) -> Option<String> {
+    let o = offering.to_ascii_lowercase();
+    if o.starts_with("secure") {
+        Some("secure".into())
+    } else if o.starts_with("community") {
+        Some("community".into())
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod catalog_names {
+    #[test]
+    fn catalog_names_become_runpod_ids_and_tiers() {
+        assert_eq!(super::gpu_type_id("H100 SXM"), "NVIDIA H100 80GB HBM3");
+        assert_eq!(super::gpu_type_id("NVIDIA A40"), "NVIDIA A40");
+        assert_eq!(
+            super::tier("Secure Cloud (2025 list)").as_deref(),
+            Some("secure")
+        );
+        assert_eq!(super::tier("Community Cloud").as_deref(), Some("community"));
+        assert_eq!(super::tier("Pods (2025 list)"), None);
+    }
+}

@@ -890,3 +890,24 @@ mod tests {
         assert_eq!(v.billing(), Billing::PER_SECOND);
     }
 }
+
+/// Vast.ai's `gpu_name` for a catalog instance (`8x H100 SXM (verified hosts)` → `H100 SXM`).
+pub fn gpu_name(catalog_instance: &str) -> String {
+    let s = catalog_instance.trim();
+    let s = match s.split_once("x ") {
+        Some((n, rest)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => rest,
+        _ => s,
+    };
+    let s = s.split(" (").next().unwrap_or(s);
+    s.trim().to_string()
+}
+
+#[cfg(test)]
+mod catalog_names {
+    #[test]
+    fn catalog_instances_become_gpu_names() {
+        assert_eq!(super::gpu_name("8x H100 SXM (verified hosts)"), "H100 SXM");
+        assert_eq!(super::gpu_name("1x RTX 4090"), "RTX 4090");
+        assert_eq!(super::gpu_name("RTX 4090"), "RTX 4090");
+    }
+}

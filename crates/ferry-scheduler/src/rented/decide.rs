@@ -88,8 +88,7 @@ pub fn decide(a: &Attempt, spot: bool, seen: Seen, now_ms: i64, t: &Timeouts) ->
         EndCause::NodeLost
     };
     let state = seen.instance.map(|i| i.state);
-    let gone = seen.listed
-        && matches!(state, None | Some(InstanceState::Terminated));
+    let gone = seen.listed && matches!(state, None | Some(InstanceState::Terminated));
     let stopped = matches!(state, Some(InstanceState::Stopped));
     let since = |t0: Option<i64>| now_ms - t0.unwrap_or(a.created_at_ms);
     match a.step {
@@ -199,9 +198,10 @@ pub fn next_offer(
             })
         })
         .collect();
-    let open = plan.iter().enumerate().find(|(i, p)| {
-        !failed.iter().any(|(f, _)| f == i) && has_backend(&p.backend)
-    });
+    let open = plan
+        .iter()
+        .enumerate()
+        .find(|(i, p)| !failed.iter().any(|(f, _)| f == i) && has_backend(&p.backend));
     if let Some((i, _)) = open {
         return Choice::Offer {
             plan_index: i,

@@ -31,7 +31,7 @@ use ferry_cloud::{
 };
 use ferry_job::{AttemptStep, EndCause, JobId, JobState, Micros, NextMove};
 use ferry_store::{Attempt, AttemptPatch, JobMove, JobRecord, NewAttempt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -70,7 +70,7 @@ pub struct Rented {
 const IN_FLIGHT: usize = 32;
 
 /// One instance the sweep looked at, and what it did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SweepFinding {
     pub provider: String,
     pub instance: String,
@@ -81,7 +81,7 @@ pub struct SweepFinding {
     pub outcome: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SweepVerdict {
     /// A live attempt holds it.
@@ -143,7 +143,10 @@ impl Scheduler {
             return Ok(());
         };
         let mark = self.store.install_mark().await?;
-        for rec in queued.iter().filter(|r| self.is_rented(&r.placement.backend)) {
+        for rec in queued
+            .iter()
+            .filter(|r| self.is_rented(&r.placement.backend))
+        {
             // One job's trouble (cancelled meanwhile, an odd record) holds up no other.
             if let Err(e) = self.place_one(rented, &mark, rec, report).await {
                 report.errors.push((rec.id.clone(), e.to_string()));
@@ -249,7 +252,9 @@ impl Scheduler {
         }
         for chunk in open.chunks(IN_FLIGHT) {
             let results = futures_util::future::join_all(
-                chunk.iter().map(|a| self.step_attempt(rented, a, &listings)),
+                chunk
+                    .iter()
+                    .map(|a| self.step_attempt(rented, a, &listings)),
             )
             .await;
             for (a, r) in chunk.iter().zip(results) {
@@ -273,7 +278,10 @@ impl Scheduler {
             return Ok(None); // a provider no longer configured: left as it is until it is back
         };
         let offer = AttemptOffer::of(a).ok_or_else(|| {
-            SchedulerError::Job(a.job_id.clone(), "its attempt's offer cannot be read".into())
+            SchedulerError::Job(
+                a.job_id.clone(),
+                "its attempt's offer cannot be read".into(),
+            )
         })?;
         let now = self.clock.now_ms();
         let action = decide::decide(
@@ -373,7 +381,10 @@ impl Scheduler {
             Action::Connect => self.connect(rented, rb, a).await,
             Action::Follow => self.follow(rented, rb, a).await,
             Action::Lost { cause } => {
-                let why = format!("{}: the provider's listing no longer shows it", cause.describe());
+                let why = format!(
+                    "{}: the provider's listing no longer shows it",
+                    cause.describe()
+                );
                 self.settle(rb, a, cause, Some(why), now).await
             }
             Action::Stop { cause, why } => {
@@ -469,8 +480,14 @@ impl Scheduler {
         };
         let mut a = a.clone();
         a.error = Some(format!("{} ({})", e, e.kind));
-        self.end(&a, cause, Some(a.error.clone().unwrap_or_default()), self.clock.now_ms(), vec![])
-            .await
+        self.end(
+            &a,
+            cause,
+            Some(a.error.clone().unwrap_or_default()),
+            self.clock.now_ms(),
+            vec![],
+        )
+        .await
     }
 
     async fn connect(
@@ -666,8 +683,9 @@ impl Scheduler {
                 a.attempt,
                 &AttemptPatch {
                     step: Some(AttemptStep::Terminating),
-                    job_ended_at_ms: (a.step == AttemptStep::Running && a.job_started_at_ms.is_some())
-                        .then_some(now),
+                    job_ended_at_ms: (a.step == AttemptStep::Running
+                        && a.job_started_at_ms.is_some())
+                    .then_some(now),
                     terminate_sent_at_ms: Some(now),
                     cause: Some(cause),
                     error: (!why.is_empty()).then(|| why.to_string()),
@@ -772,10 +790,7 @@ impl Scheduler {
                 &then,
             )
             .await?;
-        self.executors
-            .lock()
-            .expect("executors")
-            .remove(&a.lease);
+        self.executors.lock().expect("executors").remove(&a.lease);
         Ok(finished)
     }
 
@@ -817,7 +832,10 @@ impl Scheduler {
     }
 
     fn log_path(rented: &Rented, job: &JobId, attempt: u32) -> PathBuf {
-        rented.log_dir.join(job.as_str()).join(format!("attempt-{attempt}.log"))
+        rented
+            .log_dir
+            .join(job.as_str())
+            .join(format!("attempt-{attempt}.log"))
     }
 
     /// Copies the job's output off the machine before it is terminated.
@@ -926,10 +944,11 @@ impl Scheduler {
         ids.sort();
         for id in ids {
             let rb = &rented.backends[id];
-            let list = rb.provider.list().await.map_err(|e| SchedulerError::Job(
-                JobId::new(0, 0),
-                format!("sweep: {e}"),
-            ))?;
+            let list = rb
+                .provider
+                .list()
+                .await
+                .map_err(|e| SchedulerError::Job(JobId::new(0, 0), format!("sweep: {e}")))?;
             for inst in list.iter().filter(|i| i.state.may_bill()) {
                 let verdict = match inst.lease() {
                     Some(l) if l.install == mark => {

@@ -112,10 +112,7 @@ pub async fn update(
     {
         return Err(StoreError::invalid(
             id,
-            format!(
-                "attempt {attempt} cannot go from {} to {to}",
-                before.step
-            ),
+            format!("attempt {attempt} cannot go from {} to {to}", before.step),
         ));
     }
     if before.step == AttemptStep::Ended {
@@ -231,7 +228,8 @@ pub async fn end(
             detail,
         } => {
             // A job that ended before Ferry saw it run passes through running.
-            if jobs::state(conn, id).await? == JobState::Starting && *state != JobState::Failed
+            if jobs::state(conn, id).await? == JobState::Starting
+                && *state != JobState::Failed
                 && *state != JobState::Cancelled
             {
                 jobs::transition(

@@ -2,9 +2,7 @@
 //! naming the row and the column, rather than skipped.
 
 use crate::error::StoreError;
-use crate::model::{
-    Attempt, BookedEntry, EventKind, JobEvent, JobRecord, LedgerEntry, Placement,
-};
+use crate::model::{Attempt, BookedEntry, EventKind, JobEvent, JobRecord, LedgerEntry, Placement};
 use ferry_job::{JobId, JobState, Micros};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, Row, Sqlite, Type};

@@ -47,16 +47,15 @@ pub async fn book(
     .map_err(|e| StoreError::db(op(), e))?
     .rows_affected();
     if inserted == 0 {
-        let booked: i64 =
-            sqlx::query_scalar(
-                "SELECT amount_micros FROM ledger WHERE job_id = ?1 AND kind = ?2 AND attempt = ?3",
-            )
-            .bind(id.as_str())
-            .bind(&entry.kind)
-            .bind(i64::from(entry.attempt))
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(|e| StoreError::db(op(), e))?;
+        let booked: i64 = sqlx::query_scalar(
+            "SELECT amount_micros FROM ledger WHERE job_id = ?1 AND kind = ?2 AND attempt = ?3",
+        )
+        .bind(id.as_str())
+        .bind(&entry.kind)
+        .bind(i64::from(entry.attempt))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| StoreError::db(op(), e))?;
         if booked == entry.amount.0 {
             return Ok(false);
         }
@@ -70,7 +69,10 @@ pub async fn book(
         });
     }
     let detail = if entry.attempt > 1 {
-        format!("{} {} (attempt {})", entry.kind, entry.amount, entry.attempt)
+        format!(
+            "{} {} (attempt {})",
+            entry.kind, entry.amount, entry.attempt
+        )
     } else {
         format!("{} {}", entry.kind, entry.amount)
     };
