@@ -40,8 +40,13 @@ pub enum Command {
         after_help = "Examples:\n  ferry launch task.yaml --dry-run\n  ferry launch task.yaml --dry-run --json\n  ferry launch task.yaml --detach --max-runtime 12h\n  ferry launch spot-task.yaml --retry-until-up 2h\n\nTask files are a subset of SkyPilot's task YAML (name, resources with accelerators: A100:8, cpus, memory, cloud/infra, region, use_spot, disk_size, any_of, job_recovery; num_nodes, envs, workdir, file_mounts, setup, run) plus Ferry's keys: estimated_hours, max_price, deadline, categories, budget.\n\nFerry runs the chosen placement on this host, on [[owned]] machines with a host (over SSH), on [[academic]] clusters with a host (Slurm; `categories: [academic]` sends a task there), and on machines it rents from RunPod, Lambda, Vast.ai and Paperspace ([providers.NAME] launch = true and an API key). A rented machine is created for the job, named after it, and terminated (verified) when the job ends; a create refused for no capacity, quota or price moves to the next offer of the plan, and `ferry status JOB` lists every offer tried. A preempted spot job goes back to the queue (job_recovery.max_restarts, 3 by default) and sees FERRY_ATTEMPT."
     )]
     Launch(Box<LaunchArgs>),
-    /// Jobs: what is queued, running and finished.
+    /// Jobs: what is queued, running and finished; with a job id, that job in detail.
+    #[command(
+        after_help = "Examples:\n  ferry status\n  ferry status j-01jd5k2m9q8r0000      # one job: its attempts, their costs, its events\n  ferry status j-01jd5k2m9q8r0000 --json\n\nA job on a rented machine may run more than once: a create refused for no capacity, quota or price moves to the next offer of the plan, and a preempted spot machine puts the job back in the queue. The detail view lists every attempt (the offer, its quoted price, how it ended, what it cost) and says so when the job ended up on a pricier offer than the plan's first."
+    )]
     Status {
+        /// Show this job in detail: its attempts and its event log.
+        job: Option<String>,
         /// Show at most this many jobs (most recent first).
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -58,18 +63,32 @@ pub enum Command {
     /// Stop a job and everything it started; a queued job is removed from the queue.
     Cancel { job: String },
     /// What the work cost, from the ledger (exact to the micro-dollar).
+    #[command(
+        after_help = "Examples:\n  ferry cost\n  ferry cost --by kind\n  ferry cost --by day --json\n\nRUN is the job's compute time; OVERHEAD is a rented machine's life outside the run (provisioning before it, teardown after it), which the provider bills all the same."
+    )]
     Cost {
-        /// Group by job, backend or day.
+        /// Group by job, backend, day or kind (compute, overhead, ...).
         #[arg(long, default_value = "job")]
         by: String,
         #[arg(long)]
         json: bool,
     },
-    /// Every place Ferry can run work, asked what it has now: this host, owned machines over SSH, Slurm clusters.
+    /// Every place Ferry can run work, asked what it has now: this host, owned machines over SSH, Slurm clusters; and the providers it rents from.
     #[command(
-        after_help = "Exits 1 when a backend cannot be reached. Owned machines are probed with nvidia-smi over SSH (none found without the NVIDIA driver); Slurm clusters with sinfo."
+        after_help = "Exits 1 when a backend cannot be reached. Owned machines are probed with nvidia-smi over SSH (none found without the NVIDIA driver); Slurm clusters with sinfo. Rented providers ([providers.NAME] launch = true) are not probed: their machines are rented on demand, and the row says whether one can end itself if Ferry loses track of it."
     )]
     Backends {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find rented machines Ferry left behind (orphans) and terminate them.
+    #[command(
+        after_help = "Every instance each rented provider ([providers.NAME] launch = true and an API key) lists is judged:\n  kept      Ferry's, and a live attempt of one of its jobs holds it: left running\n  orphan    Ferry's, and no live attempt holds it: terminated (with --dry-run, only listed)\n  not ours  anything else: never touched\n\nAn instance is Ferry's only when its name is ferry-<install>-<job>-a<attempt> and <install> is the install id of this data folder (FERRY_DATA_DIR). Untagged instances (your own machines, other tools') and those of another Ferry install sharing the account are never touched.\n\nThe server also sweeps by itself, at start and every 5 minutes; this command runs a sweep now and shows what it found. Exits 1 when a terminate failed.\n\nExamples:\n  ferry sweep --dry-run\n  ferry sweep\n  ferry sweep --json"
+    )]
+    Sweep {
+        /// List what would be terminated; terminate nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },

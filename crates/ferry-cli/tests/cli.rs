@@ -732,3 +732,118 @@ fn launch_dry_run_ranks_placements_and_bad_tasks_are_named() {
         .code(1)
         .stderr(predicate::str::contains("No placement fits"));
 }
+
+#[test]
+fn sweep_help_says_what_is_ferrys_and_what_is_never_touched() {
+    let env = Env::new();
+    env.ferry()
+        .args(["sweep", "--help"])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("Untagged instances")
+                .and(predicate::str::contains("ferry-<install>-<job>-a<attempt>"))
+                .and(predicate::str::contains("never touched"))
+                .and(predicate::str::contains("every 5 minutes"))
+                .and(predicate::str::contains("--dry-run")),
+        );
+    env.ferry()
+        .args(["status", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("[JOB]"));
+    // A typo in a job id is refused before any server is started.
+    env.ferry()
+        .args(["status", "not-a-job"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is not a job id"));
+    assert!(!env.path("data/server.json").exists());
+    env.ferry()
+        .args(["cost", "--by", "week"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("job, backend, day or kind"));
+}
+
+const RENTED: &str = r#"
+[providers.runpod]
+launch = true
+
+[providers.vastai]
+launch = true
+api_key = "not-a-real-key"
+api_endpoint = "http://127.0.0.1:9"
+
+[providers.lambda]
+launch = true
+api_key = "not-a-real-key"
+api_endpoint = "http://127.0.0.1:9"
+"#;
+
+#[test]
+fn backends_lists_rented_providers_without_calling_them() {
+    let env = Env::new();
+    env.config(RENTED);
+    let out = env.ferry().arg("backends").output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // No key: said plainly, with the variable to set.
+    assert!(text.contains("RUNPOD_API_KEY"), "{text}");
+    assert!(
+        text.contains("runpod: launch = true but no API key"),
+        "{text}"
+    );
+    let row = |id: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("| {id} ")))
+            .unwrap_or_else(|| panic!("no {id} row in\n{text}"))
+            .to_string()
+    };
+    let vast = row("vastai");
+    assert!(
+        vast.contains("decentralized")
+            && vast.contains("rented")
+            && vast.contains("not probed: rented on demand")
+            && vast.contains("guard: ends itself 10 min after its job"),
+        "{vast}"
+    );
+    let lambda = row("lambda");
+    assert!(
+        lambda.contains("gpu-cloud") && lambda.contains("no guard: Lambda Cloud"),
+        "{lambda}"
+    );
+    let probes = env.json(&["backends"]);
+    let runpod = probes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "runpod")
+        .unwrap();
+    assert_eq!(runpod["rented"], true);
+    assert!(runpod["reachable"].is_null(), "{runpod}");
+}
+
+#[test]
+fn launch_dry_run_shows_the_rented_offer() {
+    let env = Env::new();
+    env.config(
+        "[providers.runpod]\nlaunch = true\napi_key = \"not-a-real-key\"\napi_endpoint = \"http://127.0.0.1:9\"\n",
+    );
+    let task = env.path("task.yaml");
+    std::fs::write(
+        &task,
+        "name: small\nresources:\n  accelerators: RTX4090:1\nestimated_hours: 1\nrun: nvidia-smi\n",
+    )
+    .unwrap();
+    env.ferry()
+        .args(["launch", "--dry-run", "--limit", "0"])
+        .arg(&task)
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("runpod Community Cloud global RTX 4090 (rented)").and(
+                predicate::str::contains("Best placement Ferry can run: runpod"),
+            ),
+        );
+}

@@ -132,11 +132,27 @@ impl Scheduler {
         if rec.placement.backend == self.pools[0].backend.id() {
             return false;
         }
+        self.asked_recently(&rec.id, now)
+    }
+
+    /// Notes this job's machine as asked about now (by a caller that learnt its state some
+    /// other way): it is not asked again before the remote poll has passed.
+    pub fn mark_asked(&self, job: &JobId) {
+        let now = self.clock.now_ms();
+        self.last_polled
+            .lock()
+            .expect("poll times")
+            .insert(job.clone(), now);
+    }
+
+    /// Whether this job's machine was asked about less than the remote poll ago (else it
+    /// is noted as asked now).
+    pub(crate) fn asked_recently(&self, job: &JobId, now: i64) -> bool {
         let mut last = self.last_polled.lock().expect("poll times");
-        match last.get(&rec.id) {
+        match last.get(job) {
             Some(t) if now - t < self.remote_poll_ms => true,
             _ => {
-                last.insert(rec.id.clone(), now);
+                last.insert(job.clone(), now);
                 false
             }
         }

@@ -1,5 +1,6 @@
 //! `ferry backends`: every place Ferry can run work, asked what it has right now: this
-//! host (NVML), owned machines over SSH (`nvidia-smi`), Slurm clusters (`sinfo`).
+//! host (NVML), owned machines over SSH (`nvidia-smi`), Slurm clusters (`sinfo`); and the
+//! providers Ferry rents from, which are not asked (their machines are rented on demand).
 
 use super::print_json;
 use crate::backends::{Remote, remotes};
@@ -15,12 +16,18 @@ struct Probe {
     category: String,
     /// Where its commands run (`localhost`, a host name).
     place: String,
-    reachable: bool,
+    /// `None` where nothing was asked (a rented provider).
+    reachable: Option<bool>,
     /// GPUs the config declares there (what Ferry schedules on).
     declared_gpus: u32,
     /// GPUs the probe found (`None` for Slurm, whose nodes are not probed one by one).
     found_gpus: Option<Vec<String>>,
     detail: String,
+    /// A provider Ferry rents machines from (`[providers.NAME] launch = true`).
+    rented: bool,
+    /// Rented, but without an API key: Ferry cannot rent from it (the detail says so).
+    #[serde(skip)]
+    no_key: bool,
 }
 
 pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
@@ -30,10 +37,12 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
         id: "local".into(),
         category: "owned".into(),
         place: "localhost".into(),
-        reachable: true,
+        reachable: Some(true),
         declared_gpus: here.devices.len() as u32,
         found_gpus: Some(here.devices.iter().map(|d| d.name.clone()).collect()),
         detail: format!("{}: {}", here.source, here.detail),
+        rented: false,
+        no_key: false,
     }];
     let remotes = remotes(ctx, &catalog)?;
     let control = ctx.paths.data_dir.join("ssh");
@@ -76,10 +85,12 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
             id: r.id(),
             category: category.into(),
             place,
-            reachable: answer.is_ok(),
+            reachable: Some(answer.is_ok()),
             declared_gpus: declared,
             found_gpus: None,
             detail: String::new(),
+            rented: false,
+            no_key: false,
         };
         match answer {
             Ok(cap) => {
@@ -97,6 +108,37 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
         }
         probes.push(p);
     }
+    let rented = crate::backends::rented_providers(ctx);
+    for (kind, settings, key) in &rented.ready {
+        probes.push(rented_probe(
+            &catalog,
+            *kind,
+            settings,
+            key,
+            "not probed: rented on demand".into(),
+        ));
+    }
+    for kind in &rented.missing_key {
+        let settings = ctx
+            .config
+            .providers
+            .get(kind.id())
+            .cloned()
+            .unwrap_or_default();
+        probes.push(Probe {
+            no_key: true,
+            ..rented_probe(
+                &catalog,
+                *kind,
+                &settings,
+                "",
+                format!(
+                    "launch = true but no API key: set {} (or api_key under [providers.{kind}]); Ferry does not rent from it until then",
+                    kind.env_var()
+                ),
+            )
+        });
+    }
     if json {
         print_json(&probes)?;
     } else {
@@ -106,9 +148,16 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
                 p.id.clone(),
                 p.category.clone(),
                 p.place.clone(),
-                if p.reachable { "yes" } else { "NO" }.into(),
+                match p.reachable {
+                    Some(true) => "yes",
+                    Some(false) => "NO",
+                    None if p.no_key => "no key",
+                    None => "-",
+                }
+                .into(),
                 match &p.found_gpus {
                     Some(found) => format!("{} declared, {} found", p.declared_gpus, found.len()),
+                    None if p.rented => "on demand".into(),
                     None => format!("{} per node", p.declared_gpus),
                 },
                 p.detail.clone(),
@@ -117,13 +166,58 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
         println!("{tb}");
         if probes.len() == 1 {
             println!(
-                "Only this host. Owned machines with a host and academic allocations with a host add backends (docs/config.md)."
+                "Only this host. Owned machines with a host, academic allocations with a host, and providers with launch = true and an API key add backends (docs/config.md)."
+            );
+        }
+        for kind in &rented.missing_key {
+            println!(
+                "{kind}: launch = true but no API key: set {} (or api_key under [providers.{kind}]) to rent machines there.",
+                kind.env_var()
             );
         }
     }
-    Ok(if probes.iter().all(|p| p.reachable) {
+    Ok(if probes.iter().all(|p| p.reachable != Some(false)) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// A provider Ferry rents from, as a row: its category and whether its machines can end
+/// themselves should Ferry lose track of them. Its API is not called.
+fn rented_probe(
+    catalog: &ferry_catalog::Catalog,
+    kind: ferry_cloud::ProviderKind,
+    settings: &ferry_config::ProviderSettings,
+    key: &str,
+    first: String,
+) -> Probe {
+    let category = catalog
+        .offers
+        .iter()
+        .find(|o| o.provider == kind.id())
+        .map_or(ferry_catalog::Category::GpuCloud, |o| o.category);
+    let mut config =
+        ferry_cloud::providers::ProviderConfig::new(kind, ferry_cloud::ApiKey::new(key));
+    if let Some(url) = &settings.api_endpoint {
+        config.base_url = url.clone();
+    }
+    let guard = match kind.build(config).guard() {
+        ferry_cloud::Guard::SelfTerminate(_) => format!(
+            "guard: ends itself {} min after its job",
+            ferry_backend::GUARD_GRACE.as_secs() / 60
+        ),
+        ferry_cloud::Guard::None(why) => format!("no guard: {why}"),
+    };
+    Probe {
+        id: kind.id().to_string(),
+        category: category.to_string(),
+        place: "rented".into(),
+        reachable: None,
+        declared_gpus: 0,
+        found_gpus: None,
+        detail: format!("{first}; {guard}"),
+        rented: true,
+        no_key: false,
+    }
 }

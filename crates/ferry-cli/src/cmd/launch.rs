@@ -337,8 +337,17 @@ fn print_plan(task: &Task, plan: &Plan, limit: usize) {
             },
             c.backend.clone().unwrap_or_else(|| "-".into()),
             c.category.to_string(),
-            // A configured backend is its own place; a catalog offer is a provider's.
-            if c.backend.as_deref() == Some(c.provider.as_str()) {
+            // A rented provider's row is the offer it would rent; a configured backend is
+            // its own place; a catalog offer is a provider's.
+            if c.backend
+                .as_deref()
+                .is_some_and(|b| ferry_cloud::ProviderKind::from_id(b).is_some())
+            {
+                format!(
+                    "{} {} {} {} (rented)",
+                    c.provider, c.offering, c.region, c.instance
+                )
+            } else if c.backend.as_deref() == Some(c.provider.as_str()) {
                 "configured backend".to_string()
             } else {
                 format!("{} {} {}", c.provider, c.region, c.instance)

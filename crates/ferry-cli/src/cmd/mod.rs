@@ -9,6 +9,7 @@ mod jobs;
 mod launch;
 mod offers;
 mod server;
+mod sweep;
 
 use crate::cli::{CatalogCommand, Cli, Command, ConfigCommand};
 use crate::context::Context;
@@ -28,12 +29,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Offers(args) => offers::run(&ctx, &args),
         Command::Advise(args) => advise::run(&ctx, &args),
         Command::Launch(args) => launch::run(&ctx, &args),
-        Command::Status { limit, json } => jobs::status(&ctx, limit, json),
+        Command::Status { job, limit, json } => match job {
+            Some(job) => jobs::show(&ctx, &job, json),
+            None => jobs::status(&ctx, limit, json),
+        },
         Command::Logs { job, follow } => jobs::logs(&ctx, &job, follow),
         Command::Cancel { job } => jobs::cancel(&ctx, &job),
         Command::Cost { by, json } => jobs::cost(&ctx, &by, json),
         Command::Allocation { json } => allocation::run(&ctx, json),
         Command::Backends { json } => backends::run(&ctx, json),
+        Command::Sweep { dry_run, json } => sweep::run(&ctx, dry_run, json),
         Command::Server { command } => server::run(&ctx, &command),
         Command::Supervise { .. } => unreachable!("handled above"),
         Command::Catalog { command } => match command {

@@ -219,8 +219,10 @@ pub fn next_offer(
             }
         })
         .collect();
-    match retry_until {
-        Some(limit) if now_ms < limit && !failed.is_empty() => {
+    // A new round starts on the first offer this server can rent.
+    let first_usable = plan.iter().position(|p| has_backend(&p.backend));
+    match (retry_until, first_usable) {
+        (Some(limit), Some(first)) if now_ms < limit && !failed.is_empty() => {
             let last_end = attempts
                 .iter()
                 .filter_map(|a| a.gone_at_ms.or(Some(a.updated_at_ms)))
@@ -228,7 +230,7 @@ pub fn next_offer(
                 .unwrap_or(0);
             if now_ms - last_end >= RETRY_ROUND_PAUSE.as_millis() as i64 {
                 Choice::Offer {
-                    plan_index: 0,
+                    plan_index: first,
                     round: round + 1,
                 }
             } else {
@@ -370,3 +372,7 @@ pub fn job_move(
         },
     }
 }
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

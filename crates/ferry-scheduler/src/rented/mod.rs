@@ -379,6 +379,9 @@ impl Scheduler {
                 Ok(None)
             }
             Action::Connect => self.connect(rented, rb, a).await,
+            // The provider's listing (one call per pass) already says whether the machine
+            // lives; the job itself is asked over SSH at the remote poll's pace.
+            Action::Follow if self.asked_recently(&a.job_id, now) => Ok(None),
             Action::Follow => self.follow(rented, rb, a).await,
             Action::Lost { cause } => {
                 let why = format!(
@@ -448,6 +451,7 @@ impl Scheduler {
         };
         match rb.provider.create(&req).await {
             Ok(id) => {
+                crash_point("after-create");
                 self.store
                     .update_attempt(
                         job,
@@ -496,6 +500,7 @@ impl Scheduler {
         rb: &RentedBackend,
         a: &Attempt,
     ) -> Result<Option<(JobId, JobState)>, SchedulerError> {
+        crash_point("waiting-ssh");
         let exec = self.executor(rented, a)?;
         let probe = exec
             .transport()
@@ -586,6 +591,7 @@ impl Scheduler {
             Observed::Pending => {}
             Observed::Running { since_ms } => {
                 self.mark_running(a, since_ms as i64).await?;
+                crash_point("running");
             }
             Observed::Exited {
                 code,
@@ -699,6 +705,7 @@ impl Scheduler {
                 .terminate(&InstanceId(id.clone()))
                 .await
                 .map_err(|e| cloud(&a.job_id, e))?;
+            crash_point("terminating");
         }
         Ok(())
     }
@@ -985,6 +992,18 @@ impl Scheduler {
             }
         }
         Ok(found)
+    }
+}
+
+/// For the crash tests: with `FERRY_CRASH_AT=<point>` in its environment, the server dies
+/// on the spot at that point of the rented lifecycle, as `kill -9` would leave it (no
+/// cleanup, no flush beyond what the store committed). Points: `after-create` (the
+/// provider made the instance, Ferry has not recorded its id), `waiting-ssh`, `running`,
+/// `terminating` (terminate sent, the end not recorded).
+fn crash_point(point: &str) {
+    if std::env::var("FERRY_CRASH_AT").is_ok_and(|p| p == point) {
+        eprintln!("ferry: FERRY_CRASH_AT={point}: dying here");
+        std::process::abort();
     }
 }
 
