@@ -339,6 +339,14 @@ pub fn job_move(
                     first.offer.expected_price_per_hour
                 ));
             }
+            // Not the job's own end: the provider's or the machine's words say why.
+            if !matches!(
+                cause,
+                EndCause::Exited { .. } | EndCause::Cancelled | EndCause::TimedOut
+            ) && let Some(e) = &a.error
+            {
+                reason.push_str(&format!(": {e}"));
+            }
             if a.attempt > 1 {
                 reason.push_str(&format!(" (attempt {})", a.attempt));
             }

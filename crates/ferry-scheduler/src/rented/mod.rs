@@ -721,6 +721,10 @@ impl Scheduler {
     ) -> Result<Option<(JobId, JobState)>, SchedulerError> {
         let mut a = a.clone();
         a.gone_at_ms = a.gone_at_ms.or(Some(gone_at));
+        // A machine lost under a running job: the job ran until the machine was gone.
+        if a.job_started_at_ms.is_some() && a.job_ended_at_ms.is_none() {
+            a.job_ended_at_ms = Some(gone_at);
+        }
         let charges = decide::charges(&a, gone_at, rb.provider.billing());
         // Where the provider reports what it charged, it is recorded beside Ferry's figure.
         if let Some(id) = &a.instance_id
@@ -788,6 +792,7 @@ impl Scheduler {
                 a.attempt,
                 &AttemptPatch {
                     gone_at_ms: Some(gone_at),
+                    job_ended_at_ms: a.job_ended_at_ms,
                     cause: Some(cause),
                     error: why.or_else(|| a.error.clone()),
                     provider_charge: a.provider_charge,
@@ -951,11 +956,21 @@ impl Scheduler {
         ids.sort();
         for id in ids {
             let rb = &rented.backends[id];
-            let list = rb
-                .provider
-                .list()
-                .await
-                .map_err(|e| SchedulerError::Job(JobId::new(0, 0), format!("sweep: {e}")))?;
+            // One provider that cannot be listed holds up no other's sweep.
+            let list = match rb.provider.list().await {
+                Ok(l) => l,
+                Err(e) => {
+                    found.push(SweepFinding {
+                        provider: id.clone(),
+                        instance: String::new(),
+                        name: String::new(),
+                        status: String::new(),
+                        verdict: SweepVerdict::NotOurs,
+                        outcome: Some(format!("could not list: {e}")),
+                    });
+                    continue;
+                }
+            };
             for inst in list.iter().filter(|i| i.state.may_bill()) {
                 let verdict = match inst.lease() {
                     Some(l) if l.install == mark => {
