@@ -259,11 +259,9 @@ pub async fn upload_dir(transport: &Transport, local: &Path, remote: &str) -> Re
     Ok(())
 }
 
-/// Epoch milliseconds now, on this host.
+/// Epoch milliseconds now, on this host (the one reading of the clock is `ferry_job::now_ms`).
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    ferry_job::now_ms().max(0) as u64
 }
 
 #[cfg(test)]

@@ -87,9 +87,7 @@ pub fn today() -> Result<Date> {
     if let Ok(s) = std::env::var("FERRY_TODAY") {
         return s.parse().with_context(|| "FERRY_TODAY");
     }
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .context("the system clock is before 1970")?
-        .as_secs();
-    Ok(Date::from_days_since_epoch((secs / 86_400) as i64))
+    Ok(Date::from_days_since_epoch(
+        ferry_job::now_ms().div_euclid(86_400_000),
+    ))
 }

@@ -27,20 +27,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-/// Where time comes from: the system clock in production, a hand-moved one in tests.
-pub trait Clock: Send + Sync {
-    fn now_ms(&self) -> i64;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_ms(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64)
-    }
-}
+/// Where time comes from (one definition, in `ferry-job`), re-exported for the scheduler's users.
+pub use ferry_job::{Clock, ManualClock, SystemClock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {

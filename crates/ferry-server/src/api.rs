@@ -270,7 +270,5 @@ async fn shutdown(Ext(state): Ext<State>) -> StatusCode {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    ferry_job::now_ms()
 }

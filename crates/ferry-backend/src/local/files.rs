@@ -104,11 +104,9 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     )
 }
 
+/// Epoch milliseconds now, on this host (the one reading of the clock is `ferry_job::now_ms`).
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    ferry_job::now_ms().max(0) as u64
 }
 
 /// Field 22 of /proc/<pid>/stat: the process's start time in clock ticks since boot.

@@ -143,7 +143,5 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    ferry_job::now_ms()
 }

@@ -23,9 +23,7 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
     let mut enabled = vec![this_host(ctx, &catalog)];
     enabled.extend(enabled_remotes(ctx, &catalog, &task, &remotes));
     enabled.extend(crate::backends::rented_enabled(ctx, &catalog));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = ferry_job::now_ms() / 1000;
     let plan = place(&task, &catalog, &enabled, now);
 
     if args.json {

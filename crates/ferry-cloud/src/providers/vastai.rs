@@ -382,9 +382,7 @@ fn charged_to(page: &Charges, source: &str) -> Option<f64> {
 }
 
 fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    ferry_job::now_ms() / 1000
 }
 
 /// Vast.ai's ids are integers; anything else never reaches a URL.

@@ -24,16 +24,13 @@ use ferry_job::{JobId, JobState, Micros};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the epoch, stamped on events and allocations. Replaceable so that
 /// the simulator can run the store on simulated time.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 fn system_clock() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    ferry_job::now_ms()
 }
 
 /// [`Store`] on SQLite. Cheap to clone: clones share the connections.
