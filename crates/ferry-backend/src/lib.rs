@@ -6,6 +6,7 @@
 //! server reconciles its store against it instead of trusting memory.
 
 pub mod gpu;
+pub mod id;
 pub mod local;
 pub mod remote;
 pub mod slurm;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use gpu::{GpuDetection, GpuDevice};
+pub use id::{BackendId, BadBackendId};
 
 /// Makes `cmd` start in a session of its own, so that neither a terminal hang-up nor the
 /// death of the process that started it reaches it (supervisors, the on-demand server).

@@ -5,11 +5,11 @@
 
 use crate::context::Context;
 use anyhow::{Result, anyhow, bail};
-use ferry_backend::Backend;
 use ferry_backend::slurm::backend::{Site, SlurmBackend};
 use ferry_backend::slurm::script::GpuFlag;
 use ferry_backend::ssh::SshBackend;
 use ferry_backend::transport::{SshTarget, Transport};
+use ferry_backend::{Backend, BackendId};
 use ferry_catalog::{Catalog, Category, GpuId, GpuTable};
 use ferry_config::{AcademicAllocation, GpuRequest, OwnedMachine};
 use ferry_optimizer::EnabledBackend;
@@ -37,7 +37,7 @@ pub enum Remote {
 impl Remote {
     pub fn id(&self) -> String {
         match self {
-            Remote::Ssh { machine, .. } => format!("ssh:{}", machine.name),
+            Remote::Ssh { machine, .. } => BackendId::ssh(&machine.name).to_string(),
             Remote::Slurm { site, .. } => site.id.clone(),
         }
     }
@@ -177,7 +177,7 @@ pub fn remotes(ctx: &Context, catalog: &Catalog) -> Result<Vec<Remote>> {
         let Some(host) = &a.host else { continue };
         let (gpu, per_node) = cluster_gpus(a, catalog, table)?;
         let site = Site {
-            id: format!("slurm:{}", a.cluster.to_ascii_lowercase()),
+            id: BackendId::slurm(&a.cluster).to_string(),
             transport: if host == "localhost" {
                 Transport::Local
             } else {
@@ -351,7 +351,6 @@ pub fn rented(ctx: &Context) -> Result<Option<ferry_scheduler::rented::Rented>> 
     let data = &ctx.paths.data_dir;
     let keys = ferry_cloud::keys::ensure(&data.join("keys")).map_err(|e| anyhow!("{e}"))?;
     let mut backends = std::collections::HashMap::new();
-    let mut disk_gb = 50;
     for (kind, settings, key) in providers.ready {
         let mut config =
             ferry_cloud::providers::ProviderConfig::new(kind, ferry_cloud::ApiKey::new(key));
@@ -361,7 +360,6 @@ pub fn rented(ctx: &Context) -> Result<Option<ferry_scheduler::rented::Rented>> 
         config.image = settings.image.clone();
         if let Some(d) = settings.disk_gb {
             config.disk_gb = d;
-            disk_gb = disk_gb.max(d);
         }
         let ssh_override = settings
             .ssh_override
@@ -374,6 +372,7 @@ pub fn rented(ctx: &Context) -> Result<Option<ferry_scheduler::rented::Rented>> 
                 provider: kind.build(config),
                 ssh_override,
                 image: settings.image.clone(),
+                disk_gb: settings.disk_gb,
             },
         );
     }
@@ -403,6 +402,6 @@ pub fn rented(ctx: &Context) -> Result<Option<ferry_scheduler::rented::Rented>> 
             ssh: secs("FERRY_SSH_TIMEOUT_S", d.ssh)?,
         },
         log_dir: data.join("rented"),
-        disk_gb,
+        disk_gb: ferry_cloud::providers::DEFAULT_DISK_GB,
     }))
 }

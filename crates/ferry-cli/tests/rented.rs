@@ -581,3 +581,47 @@ fn the_sweep_ends_orphans_with_ferrys_tag_and_leaves_the_rest_alone() {
     w.terminate("runpod", &untagged);
     w.terminate("runpod", &other_install);
 }
+
+#[test]
+fn retry_until_up_tries_the_plan_again_until_capacity_appears() {
+    let cloud = cloud();
+    let env = Env::new();
+    config(&env, &cloud, &["runpod"], KEY);
+    cloud.faults(Faults {
+        no_capacity: vec!["*".into()],
+        ..Faults::default()
+    });
+    let t = quick(&env, "patient");
+    let out = env
+        .ferry()
+        .args(["launch", "--detach", "--retry-until-up", "5m"])
+        .arg(&t)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    // Both RunPod offers (Community, Secure Cloud) refused: the job waits for a new round
+    // instead of failing.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = view(&env, &id);
+        if attempts(&v).len() >= 2 {
+            assert!(!terminal(v["state"].as_str().unwrap()), "{v}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    cloud.faults(Faults::default());
+    let j = wait_end(&env, &id, 60);
+    assert_eq!(j["state"], "succeeded", "{j}");
+    let v = view(&env, &id);
+    let tried = attempts(&v);
+    assert!(tried.len() >= 3, "{v}");
+    assert_eq!(tried.last().unwrap()["offer"]["round"], 1, "{v}");
+    settled(&env, &cloud);
+}

@@ -155,6 +155,12 @@ pub trait Provider: Send + Sync {
     /// terminated already: `Ok`. Success is no proof: the caller lists again to verify.
     async fn terminate(&self, id: &InstanceId) -> Result<(), CloudError>;
 
+    /// What the provider bills per hour for an instance's disk of `disk_gb`, on top of the
+    /// compute price, for as long as the instance exists (0 where the price includes it).
+    fn storage_per_hour(&self, _disk_gb: u32) -> f64 {
+        0.0
+    }
+
     /// What the provider says it actually charged for the instance, where it reports it.
     async fn charged(&self, _id: &InstanceId) -> Result<Option<f64>, CloudError> {
         Ok(None)

@@ -108,6 +108,7 @@ async fn plant(State(w): State<Shared>, Json(p): Json<Plant>) -> Result<Json<Val
         price_per_hour: 0.5,
         spot: false,
         billing: Billing::PER_SECOND,
+        storage_per_hour: 0.0,
         public_key: None,
         env: Default::default(),
     });

@@ -403,6 +403,7 @@ async fn launch(
             price_per_hour: spec.price_cents_per_hour as f64 / 100.0,
             spot: false,
             billing: BILLING,
+            storage_per_hour: 0.0,
             // The machine boots with the key registered under this name.
             public_key: Some(public_key),
             env: BTreeMap::new(),

@@ -214,6 +214,7 @@ async fn create_machine(
         price_per_hour: price,
         spot: false,
         billing: Billing::PER_SECOND,
+        storage_per_hour: 0.0,
         public_key,
         env: BTreeMap::new(),
     });

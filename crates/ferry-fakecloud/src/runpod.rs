@@ -188,6 +188,10 @@ fn create(world: &Shared, variables: &Value, spot: bool) -> Response {
             price_per_hour: per_gpu * f64::from(count),
             spot,
             billing: Billing::PER_SECOND,
+            // The container disk bills on top, as RunPod's pricing page says.
+            storage_per_hour: input["containerDiskInGb"].as_f64().unwrap_or(0.0)
+                * ferry_cloud::providers::runpod::CONTAINER_DISK_USD_PER_GB_MONTH
+                / ferry_cloud::providers::runpod::HOURS_PER_MONTH,
             // The pod's image installs $PUBLIC_KEY into authorized_keys when it starts.
             public_key: env.get("PUBLIC_KEY").cloned(),
             env: env.clone(),

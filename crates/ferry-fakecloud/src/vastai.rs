@@ -327,6 +327,7 @@ async fn create(
         price_per_hour,
         spot: bid.is_some(),
         billing: Billing::PER_SECOND,
+        storage_per_hour: 0.0,
         public_key: None,
         env: Default::default(),
     });

@@ -69,6 +69,9 @@ pub struct FakeInstance {
     pub gone_ms: Option<i64>,
     pub stopped_ms: Option<i64>,
     pub billing: Billing,
+    /// What its disk costs per hour, on top of compute, while it exists.
+    #[serde(default)]
+    pub storage_per_hour: f64,
     /// Environment the create asked for (RunPod's `env`), as the instance would see it.
     pub env: BTreeMap<String, String>,
 }
@@ -90,7 +93,9 @@ impl FakeInstance {
     pub fn billed(&self, now: i64) -> Micros {
         let end = self.gone_ms.unwrap_or(now);
         let price = Micros::from_usd(self.price_per_hour).unwrap_or(Micros::ZERO);
+        let disk = Micros::from_usd(self.storage_per_hour).unwrap_or(Micros::ZERO);
         self.billing.charge(price, end - self.created_ms)
+            + self.billing.charge(disk, end - self.created_ms)
     }
 }
 
@@ -113,6 +118,8 @@ pub struct NewInstance {
     pub price_per_hour: f64,
     pub spot: bool,
     pub billing: Billing,
+    /// Disk price per hour, on top of compute (0 where the price includes it).
+    pub storage_per_hour: f64,
     pub public_key: Option<String>,
     pub env: BTreeMap<String, String>,
 }
@@ -232,6 +239,7 @@ impl World {
             gone_ms: None,
             stopped_ms: None,
             billing: new.billing,
+            storage_per_hour: new.storage_per_hour,
             env: new.env,
         };
         self.instances.push(inst.clone());
@@ -386,6 +394,7 @@ mod tests {
             price_per_hour: 0.4,
             spot: false,
             billing: Billing::PER_SECOND,
+            storage_per_hour: 0.0,
             public_key: None,
             env: BTreeMap::new(),
         }

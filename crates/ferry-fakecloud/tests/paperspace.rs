@@ -110,6 +110,7 @@ fn plant(shared: &Shared, name: &str) -> String {
             price_per_hour: 0.76,
             spot: false,
             billing: Billing::PER_SECOND,
+            storage_per_hour: 0.0,
             public_key: None,
             env: Default::default(),
         })

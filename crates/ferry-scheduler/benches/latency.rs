@@ -56,6 +56,7 @@ async fn main() {
                 plan: vec![],
                 max_restarts: ferry_scheduler::DEFAULT_MAX_RESTARTS,
                 retry_until_up_s: None,
+                disk_gb: None,
             }
             .to_value(),
             placement: Placement {

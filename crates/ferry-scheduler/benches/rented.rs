@@ -85,6 +85,7 @@ fn payload(run: &str) -> JobPayload {
         }],
         max_restarts: 0,
         retry_until_up_s: None,
+        disk_gb: None,
     }
 }
 
@@ -139,6 +140,7 @@ async fn main() {
                 user,
             }),
             image: None,
+            disk_gb: None,
         },
     );
     let control = root.path().join("ssh");
@@ -238,6 +240,7 @@ async fn main() {
                 price_per_hour: 0.4,
                 spot: false,
                 billing: ferry_cloud::Billing::PER_SECOND,
+                storage_per_hour: 0.0,
                 public_key: None,
                 env: Default::default(),
             })

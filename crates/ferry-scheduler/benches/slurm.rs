@@ -147,6 +147,7 @@ fn new_job(s: &Scheduler, run: &str) -> NewJob {
             plan: vec![],
             max_restarts: ferry_scheduler::DEFAULT_MAX_RESTARTS,
             retry_until_up_s: None,
+            disk_gb: None,
         }
         .to_value(),
         placement: Placement {

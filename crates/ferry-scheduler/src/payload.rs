@@ -29,6 +29,9 @@ pub struct JobPayload {
     /// seconds have passed since submission (`ferry launch --retry-until-up`).
     #[serde(default)]
     pub retry_until_up_s: Option<u64>,
+    /// Disk for a rented machine (the task's `disk_size`), GB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_gb: Option<u32>,
 }
 
 /// Restarts after preemption when the task does not say (`job_recovery.max_restarts`).

@@ -62,6 +62,7 @@ async fn a_machine_that_never_gets_ready_is_given_up_at_the_timeout_and_the_job_
             provider: ProviderKind::Runpod.build(config),
             ssh_override: None,
             image: None,
+            disk_gb: None,
         },
     );
     let local = ferry_backend::local::LocalBackend::new(
@@ -105,6 +106,7 @@ async fn a_machine_that_never_gets_ready_is_given_up_at_the_timeout_and_the_job_
         ],
         max_restarts: 0,
         retry_until_up_s: None,
+        disk_gb: None,
     };
     let id = s.new_id();
     s.submit(NewJob {
@@ -153,10 +155,11 @@ async fn a_machine_that_never_gets_ready_is_given_up_at_the_timeout_and_the_job_
         .total(&ferry_store::LedgerFilter::job(&id))
         .await
         .unwrap();
-    let expected = ferry_cloud::Billing::PER_SECOND.charge(
-        first.price_per_hour,
-        first.gone_at_ms.unwrap() - first.create_sent_at_ms.unwrap(),
-    );
+    let life = first.gone_at_ms.unwrap() - first.create_sent_at_ms.unwrap();
+    // Compute at the quoted price, and RunPod's container disk on top.
+    let expected = ferry_cloud::Billing::PER_SECOND.charge(first.price_per_hour, life)
+        + ferry_cloud::Billing::PER_SECOND.charge(first.storage_per_hour, life);
+    assert!(first.storage_per_hour > Micros(0));
     assert_eq!(charged, expected);
     assert!(charged > Micros(0));
     assert_eq!(

@@ -43,6 +43,7 @@ fn job(s: &Scheduler, run: &str, gpus: u32) -> NewJob {
             plan: vec![],
             max_restarts: ferry_scheduler::DEFAULT_MAX_RESTARTS,
             retry_until_up_s: None,
+            disk_gb: None,
         }
         .to_value(),
         placement: Placement {

@@ -15,6 +15,8 @@ CREATE TABLE attempts (
     endpoint               TEXT CHECK (endpoint IS NULL OR json_valid(endpoint)),
     -- The price quoted live at creation: what the machine is billed at.
     price_per_hour_micros  INTEGER NOT NULL CHECK (price_per_hour_micros >= 0),
+    -- The machine's disk, billed on top while it exists (0 where the price includes it).
+    storage_per_hour_micros INTEGER NOT NULL DEFAULT 0 CHECK (storage_per_hour_micros >= 0),
     quote                  TEXT,
     created_at             INTEGER NOT NULL,
     create_sent_at         INTEGER,

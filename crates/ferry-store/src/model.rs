@@ -150,6 +150,9 @@ impl JobFilter {
 /// The kind of charge a job's compute time is booked under.
 pub const COMPUTE: &str = "compute";
 
+/// The kind of charge for a rented machine's disk, billed while the machine exists.
+pub const STORAGE: &str = "storage";
+
 /// The kind of charge for a rented machine's life outside the job's run: provisioning
 /// before it and teardown after it (billed by the provider all the same).
 pub const OVERHEAD: &str = "overhead";
@@ -227,6 +230,9 @@ pub struct Attempt {
     pub endpoint: Option<serde_json::Value>,
     #[serde(rename = "price_per_hour_micros")]
     pub price_per_hour: Micros,
+    /// The disk's price on top, while the machine exists.
+    #[serde(rename = "storage_per_hour_micros", default)]
+    pub storage_per_hour: Micros,
     /// The live quote, in words (which host, its reliability).
     pub quote: Option<String>,
     pub created_at_ms: i64,
@@ -254,6 +260,7 @@ pub struct AttemptPatch {
     pub instance_id: Option<String>,
     pub endpoint: Option<serde_json::Value>,
     pub price_per_hour: Option<Micros>,
+    pub storage_per_hour: Option<Micros>,
     pub quote: Option<String>,
     pub create_sent_at_ms: Option<i64>,
     pub ready_at_ms: Option<i64>,

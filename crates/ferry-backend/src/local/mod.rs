@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// This host's backend id (`BackendId::Local` written out).
 const ID: &str = "local";
 /// The most a single `logs` call returns.
 const LOG_CHUNK: u64 = 1 << 20;

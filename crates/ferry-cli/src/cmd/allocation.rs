@@ -48,7 +48,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
         let backend = a
             .host
             .as_ref()
-            .map(|_| format!("slurm:{}", a.cluster.to_ascii_lowercase()));
+            .map(|_| ferry_backend::BackendId::slurm(&a.cluster).to_string());
         let mut u = Usage {
             cluster: a.cluster.clone(),
             account: a.account.clone(),

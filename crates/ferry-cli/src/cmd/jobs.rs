@@ -265,7 +265,9 @@ pub fn show(ctx: &Context, job: &str, json: bool) -> Result<ExitCode> {
 
 /// Whether a job on this backend runs on rented machines (its attempts say where).
 fn is_rented(backend: &str) -> bool {
-    ferry_cloud::ProviderKind::from_id(backend).is_some()
+    backend
+        .parse::<ferry_backend::BackendId>()
+        .is_ok_and(|b| b.rented().is_some())
 }
 
 /// An attempt that ended because its offer did not work out (not the job's own outcome).

@@ -102,6 +102,7 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
                 .max_restarts
                 .unwrap_or(ferry_scheduler::DEFAULT_MAX_RESTARTS),
             retry_until_up_s,
+            disk_gb: chosen_disk_gb(&task),
         },
         placement: ferry_store::Placement {
             backend,
@@ -139,6 +140,15 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
     })
 }
 
+/// The disk the task asks for (`disk_size`, the largest of its options), whole GB.
+fn chosen_disk_gb(task: &Task) -> Option<u32> {
+    task.resources
+        .iter()
+        .filter_map(|r| r.disk_size_gb)
+        .fold(None, |m: Option<f64>, d| Some(m.map_or(d, |m| m.max(d))))
+        .map(|d| d.ceil().clamp(1.0, 65_536.0) as u32)
+}
+
 /// Offers tried for rented work, best first, before the job fails (dstack tries 25).
 const MAX_PLANNED_OFFERS: usize = 10;
 
@@ -149,7 +159,10 @@ fn rented_plan(
     task: &Task,
     chosen_backend: &str,
 ) -> Vec<ferry_scheduler::PlannedOffer> {
-    if ferry_cloud::ProviderKind::from_id(chosen_backend).is_none() {
+    if chosen_backend
+        .parse::<ferry_backend::BackendId>()
+        .map_or(true, |b| b.rented().is_none())
+    {
         return vec![];
     }
     plan.candidates
@@ -157,7 +170,7 @@ fn rented_plan(
         .filter(|c| c.runnable())
         .filter_map(|c| {
             let backend = c.backend.clone()?;
-            let kind = ferry_cloud::ProviderKind::from_id(&backend)?;
+            let kind = backend.parse::<ferry_backend::BackendId>().ok()?.rented()?;
             let (instance_type, tier) = kind.machine_type(&c.instance, &c.offering);
             Some(ferry_scheduler::PlannedOffer {
                 backend,
@@ -337,10 +350,10 @@ fn print_plan(task: &Task, plan: &Plan, limit: usize) {
             c.category.to_string(),
             // A rented provider's row is the offer it would rent; a configured backend is
             // its own place; a catalog offer is a provider's.
-            if c.backend
-                .as_deref()
-                .is_some_and(|b| ferry_cloud::ProviderKind::from_id(b).is_some())
-            {
+            if c.backend.as_deref().is_some_and(|b| {
+                b.parse::<ferry_backend::BackendId>()
+                    .is_ok_and(|b| b.rented().is_some())
+            }) {
                 format!(
                     "{} {} {} {} (rented)",
                     c.provider, c.offering, c.region, c.instance

@@ -105,6 +105,9 @@ impl std::fmt::Display for ProviderKind {
     }
 }
 
+/// Disk per rented machine when neither the task nor the config says, GB.
+pub const DEFAULT_DISK_GB: u32 = 50;
+
 /// What a provider module is built from (the config's `[providers.X]`, resolved).
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
@@ -124,7 +127,7 @@ impl ProviderConfig {
             key,
             base_url: kind.default_base_url().to_string(),
             image: None,
-            disk_gb: 50,
+            disk_gb: DEFAULT_DISK_GB,
             retry: RetryPolicy::default(),
         }
     }

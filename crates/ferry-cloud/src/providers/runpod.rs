@@ -53,6 +53,12 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
 pub const BASE_URL: &str = "https://api.runpod.io/graphql";
+/// RunPod's container disk price, USD per GB-month (https://www.runpod.io/pricing).
+pub const CONTAINER_DISK_USD_PER_GB_MONTH: f64 = 0.10;
+
+/// Hours in the month storage prices are quoted for (730 = 8,760 / 12, the providers' own).
+pub const HOURS_PER_MONTH: f64 = 730.0;
+
 pub const DEFAULT_IMAGE: &str = "runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04";
 
 const PROVIDER: &str = "runpod";
@@ -498,6 +504,12 @@ impl Provider for RunPod {
             // `podTerminate` answers null on success.
             Ok(_) => Ok(()),
         }
+    }
+
+    /// The container disk: $0.10 per GB-month while the pod runs (RunPod's pricing page,
+    /// https://www.runpod.io/pricing, "Container Disk"), billed per second like compute.
+    fn storage_per_hour(&self, disk_gb: u32) -> f64 {
+        f64::from(disk_gb) * CONTAINER_DISK_USD_PER_GB_MONTH / HOURS_PER_MONTH
     }
 
     fn calls(&self) -> u64 {

@@ -5,7 +5,7 @@
 use crate::payload::PlannedOffer;
 use ferry_cloud::{Billing, Endpoint, Instance, InstanceState};
 use ferry_job::{AttemptStep, EndCause, JobState, Micros, NextMove};
-use ferry_store::{Attempt, COMPUTE, JobMove, JobPatch, LedgerEntry, OVERHEAD};
+use ferry_store::{Attempt, COMPUTE, JobMove, JobPatch, LedgerEntry, OVERHEAD, STORAGE};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -96,6 +96,11 @@ pub fn decide(a: &Attempt, spot: bool, seen: Seen, now_ms: i64, t: &Timeouts) ->
         AttemptStep::Creating => match (seen.listed, seen.instance) {
             (false, _) => Action::Wait,
             (true, Some(i)) => Action::Adopt { id: i.id.0.clone() },
+            // A provider may list a new instance a little late: a create sent moments ago
+            // is given time to show up before it is sent again (which would make two).
+            (true, None) if since(a.create_sent_at_ms) < CREATE_SETTLE.as_millis() as i64 => {
+                Action::Wait
+            }
             (true, None) => Action::Create,
         },
         AttemptStep::Provisioning | AttemptStep::Connecting | AttemptStep::Running if gone => {
@@ -143,6 +148,10 @@ pub fn decide(a: &Attempt, spot: bool, seen: Seen, now_ms: i64, t: &Timeouts) ->
         AttemptStep::Ended => Action::Wait,
     }
 }
+
+/// How long a sent create is given to show up in the provider's listing before it is sent
+/// again.
+pub const CREATE_SETTLE: Duration = Duration::from_secs(30);
 
 /// Where a queued rented job goes next.
 #[derive(Debug, Clone, PartialEq)]
@@ -275,7 +284,8 @@ pub fn charges(a: &Attempt, gone_at_ms: i64, billing: Billing) -> Vec<LedgerEntr
         amount,
         description,
     };
-    vec![
+    let storage = billing.charge(a.storage_per_hour, life);
+    let mut out = vec![
         entry(
             COMPUTE,
             run,
@@ -295,7 +305,19 @@ pub fn charges(a: &Attempt, gone_at_ms: i64, billing: Billing) -> Vec<LedgerEntr
                 billing.billed_seconds(life)
             ),
         ),
-    ]
+    ];
+    if storage > Micros::ZERO {
+        out.push(entry(
+            STORAGE,
+            storage,
+            format!(
+                "the machine's disk for {:.4} h at {}/h",
+                h(life),
+                a.storage_per_hour
+            ),
+        ));
+    }
+    out
 }
 
 /// Where the job goes when this attempt ends.

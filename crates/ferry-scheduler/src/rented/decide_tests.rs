@@ -61,6 +61,7 @@ fn attempt(n: u32, step: AttemptStep) -> Attempt {
         instance_id: None,
         endpoint: None,
         price_per_hour: Micros(2_490_000),
+        storage_per_hour: Micros::ZERO,
         quote: None,
         created_at_ms: T0,
         create_sent_at_ms: None,
@@ -204,7 +205,9 @@ fn creating_adopts_what_carries_its_name_and_creates_only_when_nothing_does() {
             "{s:?}"
         );
     }
-    // Listed and not there: the create never landed; send it (again).
+    // Listed and not there moments after the create: given time to show up.
+    assert_eq!(on_demand(&a, listed(None), T0 + 10_000), Action::Wait);
+    // Listed and still not there: the create never landed; send it (again).
     assert_eq!(on_demand(&a, listed(None), T0 + MIN), Action::Create);
     // However long ago: a creating attempt has no timeout of its own.
     assert_eq!(
@@ -1461,4 +1464,29 @@ proptest! {
             prop_assert!(patch.finished_at_ms >= patch.started_at_ms);
         }
     }
+}
+
+#[test]
+fn a_disk_billed_on_top_is_its_own_entry_for_the_machines_whole_life() {
+    let mut a = attempt(1, AttemptStep::Terminating);
+    a.instance_id = Some("i-1".into());
+    a.create_sent_at_ms = Some(T0);
+    a.job_started_at_ms = Some(T0 + 60_000);
+    a.job_ended_at_ms = Some(T0 + 120_000);
+    a.storage_per_hour = Micros(6_849); // 50 GB at $0.10 per GB-month
+    let gone = T0 + 3_600_000;
+    let c = charges(&a, gone, Billing::PER_SECOND);
+    assert_eq!(c.len(), 3, "{c:?}");
+    let storage = c.iter().find(|e| e.kind == "storage").unwrap();
+    assert_eq!(storage.amount, Micros(6_849));
+    assert_eq!(storage.attempt, 1);
+    let compute_and_overhead: i64 = c
+        .iter()
+        .filter(|e| e.kind != "storage")
+        .map(|e| e.amount.0)
+        .sum();
+    assert_eq!(
+        Micros(compute_and_overhead),
+        Billing::PER_SECOND.charge(a.price_per_hour, gone - T0)
+    );
 }

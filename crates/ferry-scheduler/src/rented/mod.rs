@@ -44,6 +44,9 @@ pub struct RentedBackend {
     /// tunnel, a bastion, or the tests' sshd); the provider's is still recorded.
     pub ssh_override: Option<Endpoint>,
     pub image: Option<String>,
+    /// Disk per machine from the provider's config (`disk_gb`); the task's `disk_size`
+    /// wins, and [`Rented::disk_gb`] when neither says.
+    pub disk_gb: Option<u32>,
 }
 
 /// How Ferry logs in to rented machines.
@@ -63,6 +66,7 @@ pub struct Rented {
     pub timeouts: Timeouts,
     /// Where a rented job's output is kept once its machine is gone.
     pub log_dir: PathBuf,
+    /// Disk per machine when neither the task nor the provider's config says, GB.
     pub disk_gb: u32,
 }
 
@@ -123,9 +127,13 @@ impl Scheduler {
 
     /// Whether jobs placed on `backend` are rented machines.
     pub fn is_rented(&self, backend: &str) -> bool {
-        self.rented
-            .as_ref()
-            .is_some_and(|r| r.backends.contains_key(backend))
+        backend
+            .parse::<ferry_backend::BackendId>()
+            .is_ok_and(|id| id.rented().is_some())
+            && self
+                .rented
+                .as_ref()
+                .is_some_and(|r| r.backends.contains_key(backend))
     }
 
     pub fn rented_backends(&self) -> impl Iterator<Item = (&String, &RentedBackend)> {
@@ -311,6 +319,11 @@ impl Scheduler {
                         &AttemptPatch {
                             step: Some(AttemptStep::Creating),
                             price_per_hour: Some(price),
+                            storage_per_hour: Micros::from_usd(
+                                rb.provider
+                                    .storage_per_hour(self.disk_for(rented, rb, a).await?),
+                            )
+                            .ok(),
                             quote: Some(quote.detail.clone()),
                             create_sent_at_ms: Some(self.clock.now_ms()),
                             ..Default::default()
@@ -425,6 +438,25 @@ impl Scheduler {
         }
     }
 
+    /// The disk a machine gets: the task's `disk_size`, else the provider's `disk_gb`,
+    /// else the default.
+    async fn disk_for(
+        &self,
+        rented: &Rented,
+        rb: &RentedBackend,
+        a: &Attempt,
+    ) -> Result<u32, SchedulerError> {
+        let task_disk = match self.store.get(&a.job_id).await? {
+            Some(rec) => {
+                JobPayload::from_value(&rec.task)
+                    .map_err(|e| SchedulerError::Job(a.job_id.clone(), e))?
+                    .disk_gb
+            }
+            None => None,
+        };
+        Ok(task_disk.or(rb.disk_gb).unwrap_or(rented.disk_gb))
+    }
+
     async fn create(
         &self,
         rented: &Rented,
@@ -446,7 +478,7 @@ impl Scheduler {
                 .image
                 .clone()
                 .unwrap_or_else(|| rb.provider.kind().default_image().to_string()),
-            disk_gb: rented.disk_gb,
+            disk_gb: self.disk_for(rented, rb, a).await?,
             onstart: None,
         };
         match rb.provider.create(&req).await {
@@ -466,9 +498,10 @@ impl Scheduler {
                     .await?;
                 Ok(None)
             }
-            // A lost answer (5xx, a dropped connection): the instance may exist; the next
-            // pass looks for it by name before creating again.
-            Err(e) if e.kind.is_retryable() => Err(cloud(job, e)),
+            // A lost or garbled answer (5xx, a dropped connection, a body without the
+            // documented shape): the instance may exist; the next pass looks for it by name
+            // before creating again.
+            Err(e) if e.kind.is_retryable() || e.kind == ErrorKind::Malformed => Err(cloud(job, e)),
             Err(e) => self.not_created(a, e).await,
         }
     }

@@ -11,7 +11,7 @@ macro_rules! select_attempts {
     ($rest:literal) => {
         concat!(
             "SELECT job_id, attempt, backend, offer, lease, step, instance_id, endpoint, \
-             price_per_hour_micros, quote, created_at, create_sent_at, ready_at, job_started_at, \
+             price_per_hour_micros, storage_per_hour_micros, quote, created_at, create_sent_at, ready_at, job_started_at, \
              job_ended_at, terminate_sent_at, gone_at, cause, error, provider_charge_micros, \
              updated_at FROM attempts ",
             $rest
@@ -132,6 +132,7 @@ pub async fn update(
             endpoint = COALESCE(?3, endpoint),
             price_per_hour_micros = COALESCE(?4, price_per_hour_micros),
             quote = COALESCE(?5, quote),
+            storage_per_hour_micros = COALESCE(?18, storage_per_hour_micros),
             create_sent_at = COALESCE(create_sent_at, ?6),
             ready_at = COALESCE(ready_at, ?7),
             job_started_at = COALESCE(job_started_at, ?8),
@@ -161,6 +162,7 @@ pub async fn update(
     .bind(now_ms)
     .bind(id.as_str())
     .bind(i64::from(attempt))
+    .bind(p.storage_per_hour.map(|m| m.0))
     .execute(&mut *conn)
     .await
     .map_err(|e| StoreError::db(format!("update attempt {attempt} of job {id}"), e))?;

@@ -143,6 +143,7 @@ pub fn attempt(row: &SqliteRow) -> Result<Attempt, StoreError> {
         instance_id: r.col("instance_id")?,
         endpoint: r.json_opt("endpoint")?,
         price_per_hour: Micros(r.col("price_per_hour_micros")?),
+        storage_per_hour: Micros(r.col("storage_per_hour_micros")?),
         quote: r.col("quote")?,
         created_at_ms: r.col("created_at")?,
         create_sent_at_ms: r.col("create_sent_at")?,
