@@ -50,6 +50,12 @@ impl SshBackend {
         &self.transport
     }
 
+    /// Makes the job folder's root on the host: proof that SSH answers and the folder can
+    /// be written (a fresh machine's first round trip, remembered after).
+    pub async fn ready(&self) -> Result<(), BackendError> {
+        self.folders.root().await.map(|_| ())
+    }
+
     async fn run(
         &self,
         job: &JobId,
@@ -216,15 +222,20 @@ impl Backend for SshBackend {
     async fn launch(&self, spec: &LaunchSpec) -> Result<Handle, BackendError> {
         let dir = self.folders.dir(&spec.job).await?;
         let d = sh_quote(&dir);
-        let known = self
-            .run(
-                &spec.job,
-                &format!("cat {d}/supervisor_pid 2>/dev/null"),
-                None,
-            )
-            .await?;
-        if let Ok(pid) = known.stdout.trim().parse::<u32>() {
-            return Ok(Handle(pid.to_string())); // started before: never twice
+        // A workdir is uploaded before the start: a job started before must be known first,
+        // or its files would be overwritten under it. Without one, the start command itself
+        // checks (one round trip less).
+        if spec.workdir.is_some() {
+            let known = self
+                .run(
+                    &spec.job,
+                    &format!("cat {d}/supervisor_pid 2>/dev/null"),
+                    None,
+                )
+                .await?;
+            if let Ok(pid) = known.stdout.trim().parse::<u32>() {
+                return Ok(Handle(pid.to_string())); // started before: never twice
+            }
         }
         if let Some(w) = &spec.workdir {
             remote::upload_dir(&self.transport, w, &format!("{dir}/work"))
@@ -245,7 +256,7 @@ impl Backend for SshBackend {
         // session of its own and no tie to this connection's terminal or pipes.
         let supervise = Self::supervisor(&dir, spec.max_runtime, spec.guard.as_deref());
         let command = format!(
-            "mkdir -p {d} && cd {d} && cat > job.sh && printf '%s' {sup} > supervise.sh && {{ setsid bash supervise.sh > /dev/null 2>&1 < /dev/null & echo $! > supervisor_pid.tmp && mv supervisor_pid.tmp supervisor_pid && cat supervisor_pid; }}",
+            "mkdir -p {d} && cd {d} && if [ -s supervisor_pid ]; then cat supervisor_pid; else cat > job.sh && printf '%s' {sup} > supervise.sh && {{ setsid bash supervise.sh > /dev/null 2>&1 < /dev/null & echo $! > supervisor_pid.tmp && mv supervisor_pid.tmp supervisor_pid && cat supervisor_pid; }}; fi",
             sup = sh_quote(&supervise)
         );
         let out = self.run(&spec.job, &command, Some(body.as_bytes())).await?;

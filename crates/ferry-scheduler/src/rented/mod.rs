@@ -535,24 +535,12 @@ impl Scheduler {
     ) -> Result<Option<(JobId, JobState)>, SchedulerError> {
         crash_point("waiting-ssh");
         let exec = self.executor(rented, a)?;
-        let probe = exec
-            .transport()
-            .run_for("true", None, Duration::from_secs(20))
-            .await;
-        match probe {
-            Ok(out) if out.ok() => {}
-            Ok(out) => {
-                return Err(SchedulerError::Job(
-                    a.job_id.clone(),
-                    format!("waiting for SSH: {}", out.stderr.trim()),
-                ));
-            }
-            Err(e) => {
-                return Err(SchedulerError::Job(
-                    a.job_id.clone(),
-                    format!("waiting for SSH: {e}"),
-                ));
-            }
+        // The first round trip makes the job folder: it answers whether SSH works too.
+        if let Err(e) = exec.ready().await {
+            return Err(SchedulerError::Job(
+                a.job_id.clone(),
+                format!("waiting for SSH: {e}"),
+            ));
         }
         // Written before the job is started: a crash in between finds it `Absent` and
         // starts it then (the start is idempotent).
