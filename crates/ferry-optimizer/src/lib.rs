@@ -9,7 +9,7 @@ use ferry_catalog::offer::Pricing;
 use ferry_catalog::owned::OwnedHardware;
 use ferry_catalog::{Catalog, Category, GpuId, Offer};
 use ferry_task::{Deadline, Task};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Hours assumed when the task gives no `estimated_hours`; shown in every plan that uses it.
 pub const DEFAULT_HOURS: f64 = 1.0;
@@ -60,7 +60,7 @@ impl EnabledBackend {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     /// The backend that would run it; `None` when no enabled backend can launch this offer.
     pub backend: Option<String>,
@@ -98,7 +98,7 @@ impl Candidate {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub hours: f64,
     pub hours_defaulted: bool,

@@ -21,6 +21,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct State {
     pub scheduler: Arc<Scheduler>,
+    pub planner: Option<Planner>,
     pub token: String,
     pub stop: tokio::sync::watch::Sender<bool>,
     pub gpus: GpuDetection,
@@ -34,6 +35,45 @@ pub struct SubmitRequest {
     pub placement: Placement,
     pub max_runtime_s: Option<i64>,
 }
+
+/// What `ferry launch` asks the server: place this task (placement is decided here, with
+/// the server's own config and backends) and run it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaunchRequest {
+    /// The task file, absolute (its folder is where relative paths start).
+    pub task_file: std::path::PathBuf,
+    /// `--max-runtime`, as written.
+    pub max_runtime: Option<String>,
+    /// `--retry-until-up`, as written.
+    pub retry_until_up: Option<String>,
+}
+
+/// The plan the server made, and the job it submitted, or why it submitted none.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LaunchAnswer {
+    /// The ranked plan (`ferry_optimizer::Plan`), as JSON.
+    pub plan: serde_json::Value,
+    pub job: Option<JobRecord>,
+    pub refused: Option<Refusal>,
+}
+
+/// Why a plan led to no job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Refusal {
+    /// No candidate fits the task at all (each says why in the plan).
+    pub nothing_fits: bool,
+    pub message: String,
+}
+
+/// What a planner decided for one task: the plan, and the submission or the refusal.
+pub struct Planned {
+    pub plan: serde_json::Value,
+    pub submit: std::result::Result<SubmitRequest, Refusal>,
+}
+
+/// Places a task with the server's config and backends (blocking: it may ask a Slurm
+/// cluster for its queue wait). An `Err` is a task the planner could not read.
+pub type Planner = Arc<dyn Fn(&LaunchRequest) -> std::result::Result<Planned, String> + Send + Sync>;
 
 /// A job with its event log and its attempts (rented work may run more than once).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,6 +119,7 @@ pub fn router(state: State) -> Router {
     Router::new()
         .route("/v1/health", get(health))
         .route("/v1/jobs", post(submit).get(list))
+        .route("/v1/launch", post(launch))
         .route("/v1/jobs/{id}", get(show))
         .route("/v1/jobs/{id}/logs", get(logs))
         .route("/v1/jobs/{id}/cancel", post(cancel))
@@ -122,6 +163,44 @@ async fn health(Ext(state): Ext<State>) -> Json<serde_json::Value> {
         "pid": std::process::id(),
         "gpus": state.gpus,
     }))
+}
+
+/// Places the task here, then submits it as `/v1/jobs` does.
+async fn launch(
+    Ext(state): Ext<State>,
+    Json(req): Json<LaunchRequest>,
+) -> Result<(StatusCode, Json<LaunchAnswer>)> {
+    let planner = state.planner.clone().ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_IMPLEMENTED,
+            "this server places no tasks (it was started without a planner)".into(),
+        )
+    })?;
+    let planned = tokio::task::spawn_blocking(move || planner(&req))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    match planned.submit {
+        Ok(request) => {
+            let (status, Json(job)) = submit(Ext(state), Json(request)).await?;
+            Ok((
+                status,
+                Json(LaunchAnswer {
+                    plan: planned.plan,
+                    job: Some(job),
+                    refused: None,
+                }),
+            ))
+        }
+        Err(refused) => Ok((
+            StatusCode::OK,
+            Json(LaunchAnswer {
+                plan: planned.plan,
+                job: None,
+                refused: Some(refused),
+            }),
+        )),
+    }
 }
 
 async fn submit(

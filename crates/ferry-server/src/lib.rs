@@ -9,7 +9,7 @@
 mod api;
 mod files;
 
-pub use api::{JobView, SubmitRequest};
+pub use api::{JobView, LaunchAnswer, LaunchRequest, Planned, Planner, Refusal, SubmitRequest};
 pub use files::{ServerInfo, read_info, read_or_create_token};
 
 use ferry_backend::local::LocalBackend;
@@ -37,6 +37,8 @@ pub struct ServerConfig {
     pub remote_poll: Duration,
     /// Providers machines are rented from (none: no rented work).
     pub rented: Option<ferry_scheduler::rented::Rented>,
+    /// Places tasks for `/v1/launch` with this server's config and backends.
+    pub planner: Option<Planner>,
 }
 
 /// How often the orphan sweep runs, besides at start-up.
@@ -105,6 +107,7 @@ pub async fn serve(cfg: ServerConfig) -> Result<(), ServerError> {
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let state = api::State {
         scheduler: scheduler.clone(),
+        planner: cfg.planner.clone(),
         token,
         stop: stop_tx.clone(),
         gpus: cfg.gpus.clone(),

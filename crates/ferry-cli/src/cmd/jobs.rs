@@ -199,6 +199,24 @@ pub fn show(ctx: &Context, job: &str, json: bool) -> Result<ExitCode> {
         }
         table::align_right(&mut tb, &[0, 4, 9]);
         println!("{tb}");
+        // Where the provider reports what it charged, beside Ferry's figure.
+        for a in &attempts {
+            let Some(theirs) = a.provider_charge else {
+                continue;
+            };
+            let ours: Micros = ledger
+                .iter()
+                .filter(|e| e.entry.attempt == a.attempt)
+                .map(|e| e.entry.amount)
+                .sum();
+            let apart = (theirs.0 - ours.0).abs() * 100 > ours.0.max(1);
+            println!(
+                "Attempt {}: {} reports {theirs} charged; Ferry booked {ours}{}.",
+                a.attempt,
+                a.backend,
+                if apart { " (over 1% apart)" } else { "" }
+            );
+        }
     }
 
     // Said plainly: the job is (or was) on a pricier offer than the plan's first, and why.
@@ -342,6 +360,10 @@ fn life(a: &Attempt, now: i64) -> String {
 pub fn print_logs(c: &Client, job: &str, follow: bool) -> Result<Option<JobRecord>> {
     let mut offset = 0u64;
     let mut out = std::io::stdout().lock();
+    // While following, the steps of a rented machine (created, running, SSH answers, ...)
+    // are said on stderr as they happen: provisioning can take minutes.
+    let mut said = 0i64;
+    let mut last_look = std::time::Instant::now();
     loop {
         let chunk: LogChunk = c.get(&format!("/v1/jobs/{job}/logs?offset={offset}"))?;
         out.write_all(chunk.data.as_bytes())?;
@@ -352,11 +374,28 @@ pub fn print_logs(c: &Client, job: &str, follow: bool) -> Result<Option<JobRecor
         }
         if chunk.complete {
             let view: JobView = c.get(&format!("/v1/jobs/{job}"))?;
+            say_steps(&view, &mut said);
             return Ok(Some(view.job));
         }
         if chunk.data.is_empty() {
+            if last_look.elapsed() >= Duration::from_millis(500) {
+                let view: JobView = c.get(&format!("/v1/jobs/{job}"))?;
+                say_steps(&view, &mut said);
+                last_look = std::time::Instant::now();
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// Prints the attempt events after `said` (a sequence number) on stderr.
+fn say_steps(view: &JobView, said: &mut i64) {
+    let from = *said;
+    for e in view.events.iter().filter(|e| e.seq > from) {
+        if e.kind == ferry_store::EventKind::Attempt {
+            eprintln!("ferry: {}", e.detail);
+        }
+        *said = e.seq;
     }
 }
 

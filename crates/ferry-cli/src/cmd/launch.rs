@@ -8,15 +8,34 @@ use ferry_optimizer::{EnabledBackend, Plan, default_owned_price_per_gpu_hour, pl
 use ferry_task::Task;
 use std::process::ExitCode;
 
-pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
-    let file = args.task.display().to_string();
-    let task = Task::from_file(&args.task)?;
-    let base = args
-        .task
+/// A task placed: the plan, and the job to submit or why there is none.
+pub struct Decided {
+    pub task: Task,
+    pub plan: Plan,
+    pub submit: std::result::Result<ferry_server::SubmitRequest, ferry_server::Refusal>,
+}
+
+/// Places a task with this config and these backends: the one placement, used by
+/// `--dry-run` here and by the server for every real launch (so that it places with what
+/// it can run). An `Err` is a task that cannot be read.
+pub fn decide(
+    ctx: &Context,
+    task_file: &std::path::Path,
+    max_runtime: Option<&str>,
+    retry_until_up: Option<&str>,
+) -> Result<Decided> {
+    let file = task_file.display().to_string();
+    let task = Task::from_file(task_file)?;
+    let base = task_file
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
-    task.check_paths(base, &file)?;
+    let workdir = task.check_paths(base, &file)?;
+    let max_runtime_flag = max_runtime.map(parse_duration_s).transpose()?;
+    let retry_until_up_s = retry_until_up
+        .map(parse_duration_s)
+        .transpose()?
+        .map(|s| s as u64);
     let mut catalog = ctx.catalog()?;
     catalog.drop_superseded();
     let remotes = crate::backends::remotes(ctx, &catalog)?;
@@ -25,20 +44,18 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
     enabled.extend(crate::backends::rented_enabled(ctx, &catalog));
     let now = ferry_job::now_ms() / 1000;
     let plan = place(&task, &catalog, &enabled, now);
-
-    if args.json {
-        print_json(&plan)?;
-    } else if args.dry_run || !args.detach {
-        print_plan(&task, &plan, args.limit);
-    }
+    let refuse = |nothing_fits: bool, message: String| ferry_server::Refusal {
+        nothing_fits,
+        message,
+    };
     if plan.candidates.iter().all(|c| !c.feasible()) {
-        eprintln!("No placement fits this task: each candidate's reason is listed above.");
-        return Ok(ExitCode::from(1));
+        let submit = Err(refuse(
+            true,
+            "No placement fits this task: each candidate's reason is listed above.".into(),
+        ));
+        return Ok(Decided { task, plan, submit });
     }
-    if args.dry_run {
-        return Ok(ExitCode::SUCCESS);
-    }
-    let Some(chosen) = plan.chosen.map(|i| &plan.candidates[i]) else {
+    let Some(chosen) = plan.chosen.map(|i| plan.candidates[i].clone()) else {
         let why: Vec<String> = plan
             .candidates
             .iter()
@@ -50,18 +67,22 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
                 ))
             })
             .collect();
-        bail!(
-            "no configured backend can run this task (Ferry runs work on this host, [[owned]] machines with a host, [[academic]] clusters with a host, and providers with launch = true and an API key); the plan above ranks where it could run.{}",
-            why.concat()
-        );
+        let submit = Err(refuse(
+            false,
+            format!(
+                "no configured backend can run this task (Ferry runs work on this host, [[owned]] machines with a host, [[academic]] clusters with a host, and providers with launch = true and an API key); the plan above ranks where it could run.{}",
+                why.concat()
+            ),
+        ));
+        return Ok(Decided { task, plan, submit });
     };
     let backend = chosen.backend.clone().unwrap_or_default();
     let slurm = remotes.iter().find_map(|r| match r {
         crate::backends::Remote::Slurm { site, .. } if site.id == backend => Some(&**site),
         _ => None,
     });
-    let max_runtime_s = match (&args.max_runtime, slurm) {
-        (Some(d), _) => Some(parse_duration_s(d)?),
+    let max_runtime_s = match (max_runtime_flag, slurm) {
+        (Some(s), _) => Some(s),
         // Slurm needs a wall time: the estimate and a margin, within the partition's cap.
         (None, Some(site)) => Some(crate::backends::slurm_time(site, plan.hours).as_secs() as i64),
         (None, None) => ctx
@@ -70,23 +91,16 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
             .max_runtime_hours
             .map(|h| (h * 3600.0) as i64),
     };
-    if let (Some(site), Some(secs)) = (slurm, max_runtime_s) {
-        // Refused here, with the reason, rather than by the cluster later.
-        ferry_backend::slurm::backend::SlurmBackend::new((*site).clone())
+    if let (Some(site), Some(secs)) = (slurm, max_runtime_s)
+        && let Err(e) = ferry_backend::slurm::backend::SlurmBackend::new((*site).clone())
             .check_walltime(std::time::Duration::from_secs(secs.max(0) as u64))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    {
+        // Refused here, with the reason, rather than by the cluster later.
+        let submit = Err(refuse(false, e.to_string()));
+        return Ok(Decided { task, plan, submit });
     }
     let plan_offers = rented_plan(&plan, &task, &backend);
-    let retry_until_up_s = args
-        .retry_until_up
-        .as_deref()
-        .map(parse_duration_s)
-        .transpose()?
-        .map(|s| s as u64);
-    let workdir = task
-        .check_paths(base, &file)?
-        .map(|w| w.canonicalize())
-        .transpose()?;
+    let workdir = workdir.map(|w| w.canonicalize()).transpose()?;
     let request = ferry_server::SubmitRequest {
         name: task.name.clone(),
         payload: ferry_scheduler::JobPayload {
@@ -112,8 +126,73 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
         },
         max_runtime_s,
     };
+    Ok(Decided {
+        task,
+        plan,
+        submit: Ok(request),
+    })
+}
+
+/// The server's planner: [`decide`] with the server's own config, for `/v1/launch`.
+pub fn planner(ctx: Context) -> ferry_server::Planner {
+    std::sync::Arc::new(move |req: &ferry_server::LaunchRequest| {
+        let d = decide(
+            &ctx,
+            &req.task_file,
+            req.max_runtime.as_deref(),
+            req.retry_until_up.as_deref(),
+        )
+        .map_err(|e| format!("{e:#}"))?;
+        Ok(ferry_server::Planned {
+            plan: serde_json::to_value(&d.plan).map_err(|e| e.to_string())?,
+            submit: d.submit,
+        })
+    })
+}
+
+pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
+    if args.dry_run {
+        // Placed here, as the server would place it, without starting one.
+        let d = decide(
+            ctx,
+            &args.task,
+            args.max_runtime.as_deref(),
+            args.retry_until_up.as_deref(),
+        )?;
+        show_plan(args, &d.task, &d.plan)?;
+        if let Err(r) = &d.submit
+            && r.nothing_fits
+        {
+            eprintln!("{}", r.message);
+            return Ok(ExitCode::from(1));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Read here first: a task with a mistake is refused before any server starts.
+    let task = Task::from_file(&args.task)?;
+    let task_file = std::path::absolute(&args.task)?;
     let client = crate::client::Client::connect_or_start(&ctx.paths.data_dir)?;
-    let rec: ferry_store::JobRecord = client.post("/v1/jobs", &request)?;
+    let answer: ferry_server::LaunchAnswer = client.post(
+        "/v1/launch",
+        &ferry_server::LaunchRequest {
+            task_file,
+            max_runtime: args.max_runtime.clone(),
+            retry_until_up: args.retry_until_up.clone(),
+        },
+    )?;
+    let plan: Plan = serde_json::from_value(answer.plan)?;
+    if !args.detach || args.json {
+        show_plan(args, &task, &plan)?;
+    }
+    let rec = match (answer.job, answer.refused) {
+        (Some(rec), _) => rec,
+        (None, Some(r)) if r.nothing_fits => {
+            eprintln!("{}", r.message);
+            return Ok(ExitCode::from(1));
+        }
+        (None, Some(r)) => bail!("{}", r.message),
+        (None, None) => bail!("the server placed the task but submitted no job"),
+    };
     eprintln!(
         "ferry: job {} {} on {} ({}/h)",
         rec.id, rec.state, rec.placement.backend, rec.placement.price_per_hour
@@ -138,6 +217,15 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
         (_, Some(code)) if (1..=255).contains(&code) => ExitCode::from(code as u8),
         _ => ExitCode::from(1),
     })
+}
+
+fn show_plan(args: &LaunchArgs, task: &Task, plan: &Plan) -> Result<()> {
+    if args.json {
+        print_json(plan)?;
+    } else {
+        print_plan(task, plan, args.limit);
+    }
+    Ok(())
 }
 
 /// The disk the task asks for (`disk_size`, the largest of its options), whole GB.

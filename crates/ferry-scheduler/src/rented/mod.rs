@@ -329,8 +329,20 @@ impl Scheduler {
                             ..Default::default()
                         },
                         &format!(
-                            "creating at ${:.4}/h (live: {})",
-                            quote.price_per_hour, quote.detail
+                            "creating at ${:.4}/h (live: {}){}",
+                            quote.price_per_hour,
+                            quote.detail,
+                            // Said when it happens, not only in the bill.
+                            if quote.price_per_hour
+                                > offer.planned.offer.expected_price_per_hour * 1.01
+                            {
+                                format!(
+                                    "; the plan expected ${:.4}/h",
+                                    offer.planned.offer.expected_price_per_hour
+                                )
+                            } else {
+                                String::new()
+                            }
                         ),
                     )
                     .await?;
