@@ -123,12 +123,63 @@ impl Api {
         body: Option<&serde_json::Value>,
         classify: &(dyn Fn(&Refusal) -> Option<ErrorKind> + Sync),
     ) -> Result<String, CloudError> {
+        self.send_tries(self.retry.attempts, method, path, body, classify)
+            .await
+    }
+
+    /// `send` tried once, whatever the retry policy: for a call that must not be made twice
+    /// blindly (a create whose answer was lost may have made the machine). A 5xx or a
+    /// dropped connection comes back as `Transient`, a 429 as `RateLimited` with its
+    /// `retry_after`, neither waited for; the caller decides whether to send it again.
+    pub async fn send_once(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        classify: &(dyn Fn(&Refusal) -> Option<ErrorKind> + Sync),
+    ) -> Result<String, CloudError> {
+        self.send_tries(1, method, path, body, classify).await
+    }
+
+    /// `send`, then the JSON body as `T`, naming the field that did not fit.
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        classify: &(dyn Fn(&Refusal) -> Option<ErrorKind> + Sync),
+    ) -> Result<T, CloudError> {
+        let text = self.send(method, path, body, classify).await?;
+        decode(self.provider, &text)
+    }
+
+    /// `send_once`, then the JSON body as `T`, naming the field that did not fit.
+    pub async fn json_once<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        classify: &(dyn Fn(&Refusal) -> Option<ErrorKind> + Sync),
+    ) -> Result<T, CloudError> {
+        let text = self.send_once(method, path, body, classify).await?;
+        decode(self.provider, &text)
+    }
+
+    /// `send` with at most `attempts` tries in all (at least one).
+    async fn send_tries(
+        &self,
+        attempts: u32,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        classify: &(dyn Fn(&Refusal) -> Option<ErrorKind> + Sync),
+    ) -> Result<String, CloudError> {
         let url = format!("{}{}", self.base, path);
         let mut backoff = self.retry.first_backoff;
         let mut tried = 0;
         loop {
             tried += 1;
-            let last = tried >= self.retry.attempts;
+            let last = tried >= attempts;
             let err = match self.once(&method, &url, body).await {
                 Ok((status, text, retry_after)) => {
                     if (200..300).contains(&status) {
@@ -154,18 +205,6 @@ impl Api {
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(self.retry.max_backoff);
         }
-    }
-
-    /// `send`, then the JSON body as `T`, naming the field that did not fit.
-    pub async fn json<T: DeserializeOwned>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&serde_json::Value>,
-        classify: &(dyn Fn(&Refusal) -> Option<ErrorKind> + Sync),
-    ) -> Result<T, CloudError> {
-        let text = self.send(method, path, body, classify).await?;
-        decode(self.provider, &text)
     }
 
     async fn once(
@@ -277,6 +316,101 @@ mod tests {
     fn a_key_never_prints() {
         let k = ApiKey::new("sk-very-secret");
         assert_eq!(format!("{k} {k:?}"), "**** ApiKey(****)");
+    }
+
+    /// A one-route HTTP server that gives every request the same answer (`status`, with
+    /// `Retry-After: 7` on a 429) and counts the requests.
+    async fn answering(status: u16) -> (String, std::sync::Arc<AtomicU64>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(AtomicU64::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut request = vec![];
+                let mut buf = [0u8; 1024];
+                // The requests here carry no body: the head is the whole request.
+                while !request.ends_with(b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counter.fetch_add(1, Ordering::Relaxed);
+                let extra = if status == 429 {
+                    "Retry-After: 7\r\n"
+                } else {
+                    ""
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status} Nope\r\n{extra}Content-Length: 4\r\nConnection: close\r\n\r\nnope"
+                );
+                let _ = conn.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, seen)
+    }
+
+    fn api(url: &str) -> Api {
+        Api::new("test", url, ApiKey::new("k")).with_retry(RetryPolicy {
+            attempts: 3,
+            first_backoff: Duration::from_millis(1),
+            max_backoff: Duration::from_millis(5),
+            max_retry_after: Duration::from_secs(30),
+        })
+    }
+
+    fn no_classify(_: &Refusal) -> Option<ErrorKind> {
+        None
+    }
+
+    #[tokio::test]
+    async fn send_retries_a_503_and_send_once_does_not() {
+        let (url, seen) = answering(503).await;
+        let api = api(&url);
+        let e = api
+            .send(reqwest::Method::GET, "/x", None, &no_classify)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+        assert_eq!(
+            seen.load(Ordering::Relaxed),
+            3,
+            "every attempt of the policy"
+        );
+        assert_eq!(api.calls(), 3);
+
+        let e = api
+            .send_once(reqwest::Method::POST, "/x", None, &no_classify)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+        assert!(e.to_string().contains("HTTP 503"), "{e}");
+        assert_eq!(seen.load(Ordering::Relaxed), 4, "one try, not retried");
+        assert_eq!(api.calls(), 4, "counted like any call");
+
+        let e = api
+            .json_once::<serde_json::Value>(reqwest::Method::POST, "/x", None, &no_classify)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Transient, "{e}");
+        assert_eq!(seen.load(Ordering::Relaxed), 5);
+    }
+
+    #[tokio::test]
+    async fn send_once_gives_a_429_back_with_its_retry_after() {
+        let (url, seen) = answering(429).await;
+        let api = api(&url);
+        let started = std::time::Instant::now();
+        let e = api
+            .send_once(reqwest::Method::POST, "/x", None, &no_classify)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::RateLimited, "{e}");
+        assert_eq!(e.retry_after, Some(Duration::from_secs(7)));
+        assert!(started.elapsed() < Duration::from_secs(7), "not waited for");
+        assert_eq!(seen.load(Ordering::Relaxed), 1);
     }
 
     #[test]

@@ -14,11 +14,10 @@
 //! SSH host; Ferry's config overrides the port and user in tests. The key registered under the
 //! launch's key name goes to `authorized_keys` at launch, as the machine booting with it would.
 
-use crate::Shared;
-use crate::admin::request_key;
 use crate::world::{CreateRefusal, FakeInstance, Gate, NewInstance, Phase};
+use crate::{Shared, render};
 use axum::extract::{Extension, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -115,12 +114,16 @@ pub fn routes() -> Router<Shared> {
 }
 
 /// Lambda's error shape.
-fn error(status: StatusCode, code: &str, message: &str, suggestion: Option<&str>) -> Response {
+fn error_body(code: &str, message: &str, suggestion: Option<&str>) -> Value {
     let mut e = json!({"code": code, "message": message});
     if let Some(s) = suggestion {
         e["suggestion"] = json!(s);
     }
-    (status, Json(json!({ "error": e }))).into_response()
+    json!({ "error": e })
+}
+
+fn error(status: StatusCode, code: &str, message: &str, suggestion: Option<&str>) -> Response {
+    (status, Json(error_body(code, message, suggestion))).into_response()
 }
 
 fn invalid(message: &str) -> Response {
@@ -139,33 +142,29 @@ fn data(v: Value) -> Response {
 /// Counts the request, checks the key, fires the 5xx and 429 faults: the refusal to answer,
 /// if any.
 fn gate(w: &Shared, headers: &HeaderMap, uri: &Uri) -> Option<Response> {
-    let key = request_key(headers, uri.query());
-    let gate = w.lock().unwrap().gate(PROVIDER_ID, key.as_deref());
-    gate.err().map(|g| match g {
-        Gate::Unauthorized => error(
-            StatusCode::UNAUTHORIZED,
-            "global/invalid-api-key",
-            "API key was invalid, expired, or deleted.",
-            Some("Check your API key or create a new one, then try again."),
-        ),
-        Gate::ServerError => error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "global/unknown",
-            "The service is temporarily unavailable.",
-            Some("Try again later."),
-        ),
-        Gate::RateLimited { retry_after_s } => {
-            let mut r = error(
-                StatusCode::TOO_MANY_REQUESTS,
+    render::refused(
+        &mut w.lock().unwrap(),
+        PROVIDER_ID,
+        headers,
+        uri,
+        |g| match g {
+            Gate::Unauthorized => error_body(
+                "global/invalid-api-key",
+                "API key was invalid, expired, or deleted.",
+                Some("Check your API key or create a new one, then try again."),
+            ),
+            Gate::ServerError => error_body(
+                "global/unknown",
+                "The service is temporarily unavailable.",
+                Some("Try again later."),
+            ),
+            Gate::RateLimited { .. } => error_body(
                 "global/too-many-requests",
                 "Too many requests.",
                 Some("Wait before you try again."),
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
-            r
-        }
-    })
+            ),
+        },
+    )
 }
 
 fn spec_of(name: &str) -> Option<&'static TypeSpec> {
@@ -431,13 +430,7 @@ async fn launch(
             "Not enough capacity to fulfill launch request.",
             None,
         ),
-        Err(CreateRefusal::AnswerLost) => (
-            StatusCode::BAD_GATEWAY,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><head><title>502 Bad Gateway</title></head>\
-             <body><center><h1>502 Bad Gateway</h1></center></body></html>",
-        )
-            .into_response(),
+        Err(CreateRefusal::AnswerLost) => render::answer_lost(),
     }
 }
 
@@ -524,12 +517,11 @@ async fn terminate(
     let (done, host) = {
         let mut w = w.lock().unwrap();
         // All or nothing, and without `observe`, which would use up a lingering listing.
-        let known = |id: &String| {
-            w.instances
-                .iter()
-                .any(|i| i.provider == PROVIDER_ID && i.id == *id && i.gone_ms.is_none())
-        };
-        if !req.instance_ids.iter().all(known) {
+        if !req
+            .instance_ids
+            .iter()
+            .all(|id| w.live(PROVIDER_ID, id).is_some())
+        {
             return error(
                 StatusCode::NOT_FOUND,
                 "global/object-does-not-exist",

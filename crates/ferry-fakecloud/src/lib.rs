@@ -20,6 +20,7 @@
 pub mod admin;
 pub mod lambda;
 pub mod paperspace;
+pub mod render;
 pub mod runpod;
 pub mod vastai;
 pub mod world;

@@ -6,12 +6,12 @@
 //! whose `startupScriptId` names a script with an `ssh-ed25519 ` key installs that key.
 //! Listings page with `limit` and `after` (the cursor is the last id of the page before).
 
-use crate::Shared;
-use crate::world::{CreateRefusal, FakeInstance, Gate, NewInstance, Phase, World};
+use crate::world::{CreateRefusal, FakeInstance, Gate, NewInstance, Phase, World, keys_in_script};
+use crate::{Shared, render};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use ferry_cloud::Billing;
@@ -64,12 +64,12 @@ fn lock(shared: &Shared) -> MutexGuard<'_, World> {
 }
 
 /// A tRPC-shaped error, as Paperspace answers one.
+fn error_body(code: &str, message: impl Into<String>) -> Value {
+    json!({"code": code, "message": message.into()})
+}
+
 fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(json!({"code": code, "message": message.into()})),
-    )
-        .into_response()
+    (status, axum::Json(error_body(code, message))).into_response()
 }
 
 fn bad_request(message: impl Into<String>) -> Response {
@@ -78,28 +78,17 @@ fn bad_request(message: impl Into<String>) -> Response {
 
 /// Counts the request, checks its key, fires the 5xx and 429 faults: the refusal, if any.
 fn refused_at_gate(shared: &Shared, headers: &HeaderMap, uri: &Uri) -> Option<Response> {
-    let key = crate::admin::request_key(headers, uri.query());
-    match lock(shared).gate(PROVIDER_ID, key.as_deref()) {
-        Ok(()) => None,
-        Err(Gate::Unauthorized) => Some(error(
-            StatusCode::UNAUTHORIZED,
+    render::refused(&mut lock(shared), PROVIDER_ID, headers, uri, |g| match g {
+        Gate::Unauthorized => error_body(
             "UNAUTHORIZED",
             "You must be logged in to access this resource.",
-        )),
-        Err(Gate::ServerError) => Some(error(
-            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        Gate::ServerError => error_body(
             "INTERNAL_SERVER_ERROR",
             "The service is temporarily unavailable.",
-        )),
-        Err(Gate::RateLimited { retry_after_s }) => Some(
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, retry_after_s.to_string())],
-                axum::Json(json!({"code": "TOO_MANY_REQUESTS", "message": "Too many requests"})),
-            )
-                .into_response(),
         ),
-    }
+        Gate::RateLimited { .. } => error_body("TOO_MANY_REQUESTS", "Too many requests"),
+    })
 }
 
 /// One page of `items` (each with a string `id`), ordered by id, after the `after` cursor;
@@ -198,7 +187,7 @@ async fn create_machine(
                 .get(&account(&shared))
                 .and_then(|all| all.iter().find(|s| &s.id == sid).cloned());
             match found {
-                Some(s) => ed25519_key(&s.script),
+                Some(s) => keys_in_script(&s.script).next(),
                 None => return bad_request(format!("Startup script {sid} not found")),
             }
         }
@@ -227,12 +216,7 @@ async fn create_machine(
             "Machine type {} is not available in region {} at this time",
             req.machine_type, req.region
         )),
-        Err(CreateRefusal::AnswerLost) => (
-            StatusCode::BAD_GATEWAY,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>",
-        )
-            .into_response(),
+        Err(CreateRefusal::AnswerLost) => render::answer_lost(),
     }
 }
 
@@ -246,11 +230,7 @@ async fn delete_machine(
         return r;
     }
     let mut w = lock(&shared);
-    let known = w
-        .instances
-        .iter()
-        .find(|i| i.provider == PROVIDER_ID && i.id == id && i.gone_ms.is_none())
-        .cloned();
+    let known = w.live(PROVIDER_ID, &id).cloned();
     match known {
         Some(inst) if w.terminate(PROVIDER_ID, &id) => {
             let data = machine(&w, &inst, inst.phase(crate::world::now_ms()));
@@ -415,16 +395,6 @@ fn script_json(s: &Script) -> Value {
     })
 }
 
-/// The first `ssh-ed25519 …` key a script writes, up to its closing quote.
-fn ed25519_key(script: &str) -> Option<String> {
-    script.lines().find_map(|line| {
-        let start = line.find("ssh-ed25519 ")?;
-        let rest = &line[start..];
-        let end = rest.find(['\'', '"']).unwrap_or(rest.len());
-        Some(rest[..end].trim().to_string())
-    })
-}
-
 /// `H100x8` → 8; a type without a count suffix is one GPU.
 fn gpu_count(machine_type: &str) -> u32 {
     machine_type
@@ -473,18 +443,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prices_counts_keys_and_dates() {
+    fn prices_counts_and_dates() {
         assert_eq!(list_price("A100-80G"), 3.18);
         assert!((list_price("H100x8") - 47.6).abs() < 1e-9);
         assert_eq!(list_price("RTX9000"), 1.0);
         assert_eq!(gpu_count("A100-80Gx8"), 8);
         assert_eq!(gpu_count("A4000"), 1);
-        let script = "#!/bin/bash\ngrep -qxF 'ssh-ed25519 AAAA ferry' f || echo 'ssh-ed25519 AAAA ferry' >> f\n";
-        assert_eq!(
-            ed25519_key(script).as_deref(),
-            Some("ssh-ed25519 AAAA ferry")
-        );
-        assert_eq!(ed25519_key("echo hi"), None);
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_718_097_164_512), "2024-06-11T09:12:44.512Z");
     }

@@ -11,11 +11,10 @@
 //! Like RunPod, refusals are GraphQL errors in an HTTP 200 (`{"errors": [{"message"}],
 //! "data": null}`); the shapes match `crates/ferry-cloud/fixtures/runpod/`.
 
-use crate::Shared;
-use crate::admin::request_key;
 use crate::world::{CreateRefusal, FakeInstance, Gate, NewInstance, Phase, SshTarget, now_ms};
+use crate::{Shared, render};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -52,12 +51,22 @@ fn display_name(id: &str) -> String {
         .to_string()
 }
 
+/// A GraphQL error's body.
+fn errors_body(message: &str) -> Value {
+    json!({ "errors": [{ "message": message }], "data": null })
+}
+
 fn errors(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        Json(json!({ "errors": [{ "message": message }], "data": null })),
-    )
-        .into_response()
+    (status, Json(errors_body(message))).into_response()
+}
+
+/// The gate's refusals: how RunPod words these is not documented; the shape is GraphQL's.
+fn gate_body(gate: &Gate) -> Value {
+    errors_body(match gate {
+        Gate::Unauthorized => "Unauthorized",
+        Gate::ServerError => "Service Unavailable",
+        Gate::RateLimited { .. } => "Too Many Requests",
+    })
 }
 
 fn ok(data: Value) -> Response {
@@ -70,21 +79,15 @@ async fn graphql(
     uri: Uri,
     body: String,
 ) -> Response {
-    let key = request_key(&headers, uri.query());
-    let gate = world.lock().unwrap().gate(PROVIDER_ID, key.as_deref());
-    match gate {
-        Ok(()) => {}
-        // How RunPod words these is not documented; the shape is GraphQL's.
-        Err(Gate::Unauthorized) => return errors(StatusCode::UNAUTHORIZED, "Unauthorized"),
-        Err(Gate::ServerError) => {
-            return errors(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
-        }
-        Err(Gate::RateLimited { retry_after_s }) => {
-            let mut r = errors(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, retry_after_s.into());
-            return r;
-        }
+    let refused = render::refused(
+        &mut world.lock().unwrap(),
+        PROVIDER_ID,
+        &headers,
+        &uri,
+        gate_body,
+    );
+    if let Some(r) = refused {
+        return r;
     }
     let Ok(request) = serde_json::from_str::<Value>(&body) else {
         return errors(StatusCode::BAD_REQUEST, "POST body sent invalid JSON.");
@@ -206,12 +209,7 @@ fn create(world: &Shared, variables: &Value, spot: bool) -> Response {
             "machine": { "podHostId": format!("{}-64410065", i.id) },
         }})),
         Err(CreateRefusal::NoCapacity) => errors(StatusCode::OK, NO_CAPACITY_MESSAGE),
-        Err(CreateRefusal::AnswerLost) => (
-            StatusCode::BAD_GATEWAY,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><head><title>502 Bad Gateway</title></head><body>502 Bad Gateway</body></html>",
-        )
-            .into_response(),
+        Err(CreateRefusal::AnswerLost) => render::answer_lost(),
     }
 }
 

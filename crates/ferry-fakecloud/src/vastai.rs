@@ -13,13 +13,14 @@
 //! The market is stateless: an ask id names a (GPU name, GPU count, market row), so a create
 //! finds what it rents from the id alone, and an ask can be rented any number of times.
 
-use crate::Shared;
-use crate::admin::request_key;
-use crate::world::{CreateRefusal, FakeInstance, Gate, NewInstance, Phase, World, now_ms};
+use crate::world::{
+    CreateRefusal, FakeInstance, Gate, NewInstance, Phase, World, keys_in_script, now_ms,
+};
+use crate::{Shared, render};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use ferry_cloud::Billing;
@@ -50,12 +51,12 @@ pub fn routes() -> Router<Shared> {
 }
 
 /// Vast.ai's error body: `{success: false, error, msg}`.
+fn refuse_body(error: &str, msg: &str) -> Value {
+    json!({"success": false, "error": error, "msg": msg})
+}
+
 fn refuse(status: StatusCode, error: &str, msg: &str) -> Response {
-    (
-        status,
-        axum::Json(json!({"success": false, "error": error, "msg": msg})),
-    )
-        .into_response()
+    (status, axum::Json(refuse_body(error, msg))).into_response()
 }
 
 fn ok(body: Value) -> Response {
@@ -65,21 +66,12 @@ fn ok(body: Value) -> Response {
 /// Counts the call and applies the key check and the 5xx/429 faults: `Some` answer when
 /// the call is refused.
 fn refused(w: &mut World, headers: &HeaderMap, uri: &Uri) -> Option<Response> {
-    let key = request_key(headers, uri.query());
-    let gate = w.gate(PROVIDER_ID, key.as_deref()).err()?;
-    Some(match gate {
-        Gate::Unauthorized => refuse(StatusCode::UNAUTHORIZED, "auth_error", "Invalid user key"),
-        Gate::ServerError => refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            "Service temporarily unavailable",
-        ),
-        Gate::RateLimited { retry_after_s } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(header::RETRY_AFTER, retry_after_s.to_string())],
-            axum::Json(json!({"detail": "API requests too frequent endpoint threshold=4.5"})),
-        )
-            .into_response(),
+    render::refused(w, PROVIDER_ID, headers, uri, |g| match g {
+        Gate::Unauthorized => refuse_body("auth_error", "Invalid user key"),
+        Gate::ServerError => refuse_body("server_error", "Service temporarily unavailable"),
+        Gate::RateLimited { .. } => {
+            json!({"detail": "API requests too frequent endpoint threshold=4.5"})
+        }
     })
 }
 
@@ -256,20 +248,6 @@ fn render_offer(ask: &Ask, dph_total: f64, min_bid: f64) -> Value {
     })
 }
 
-/// The keys an onstart script writes: the part of each line from `ssh-ed25519 ` to the
-/// closing quote (the fake plays the instance running its onstart).
-fn onstart_keys(onstart: &str) -> Vec<String> {
-    onstart
-        .lines()
-        .filter_map(|line| {
-            let start = line.find("ssh-ed25519 ")?;
-            let rest = &line[start..];
-            let end = rest.find(['\'', '"']).unwrap_or(rest.len());
-            Some(rest[..end].trim().to_string())
-        })
-        .collect()
-}
-
 async fn create(
     State(world): State<Shared>,
     Path(ask): Path<String>,
@@ -336,7 +314,8 @@ async fn create(
             .get("onstart")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        for key in onstart_keys(onstart) {
+        // The fake plays the instance running its onstart.
+        for key in keys_in_script(onstart) {
             w.install_key(&key);
         }
     }
@@ -346,12 +325,7 @@ async fn create(
             "new_contract": inst.id.parse::<u64>().unwrap_or_default(),
         })),
         Err(CreateRefusal::NoCapacity) => no_such_ask(&ask.id.to_string()),
-        Err(CreateRefusal::AnswerLost) => (
-            StatusCode::BAD_GATEWAY,
-            [(header::CONTENT_TYPE, "text/html")],
-            "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>",
-        )
-            .into_response(),
+        Err(CreateRefusal::AnswerLost) => render::answer_lost(),
     }
 }
 
@@ -460,11 +434,7 @@ async fn attach_ssh(
         Err(r) => return *r,
     };
     // Not `observe`: that would use up a lingering instance's listings.
-    let known = w
-        .instances
-        .iter()
-        .any(|i| i.provider == PROVIDER_ID && i.id == id && i.gone_ms.is_none());
-    if !known {
+    if w.live(PROVIDER_ID, &id).is_none() {
         return refuse(StatusCode::NOT_FOUND, "not_found", "Instance not found");
     }
     match req.get("ssh_key").and_then(Value::as_str).map(str::trim) {
@@ -564,15 +534,5 @@ mod tests {
         assert_eq!(asks_for("RTX 4090", 2), asks, "stable");
         assert_ne!(asks_for("RTX 4090", 1)[0].id, asks[0].id);
         assert_eq!(ask_by_id(1), None);
-    }
-
-    #[test]
-    fn onstart_keys_are_found() {
-        let script = "mkdir -p ~/.ssh && echo 'ssh-ed25519 AAAAC3Nz ferry@host' >> ~/.ssh/authorized_keys\necho hi\n";
-        assert_eq!(
-            onstart_keys(script),
-            vec!["ssh-ed25519 AAAAC3Nz ferry@host"]
-        );
-        assert!(onstart_keys("echo hi").is_empty());
     }
 }

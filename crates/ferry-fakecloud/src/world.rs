@@ -157,6 +157,18 @@ pub struct World {
     next_id: u64,
 }
 
+/// The keys a boot script (Vast.ai's onstart, a Paperspace startup script) writes, as the
+/// machine running it would install them: on each line, from `ssh-ed25519 ` to the closing
+/// quote.
+pub fn keys_in_script(script: &str) -> impl Iterator<Item = String> + '_ {
+    script.lines().filter_map(|line| {
+        let start = line.find("ssh-ed25519 ")?;
+        let rest = &line[start..];
+        let end = rest.find(['\'', '"']).unwrap_or(rest.len());
+        Some(rest[..end].trim().to_string())
+    })
+}
+
 /// Epoch milliseconds now.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -274,6 +286,14 @@ impl World {
         if !present && let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(path) {
             let _ = writeln!(f, "{key}");
         }
+    }
+
+    /// The provider's instance `id`, unless it is gone. Unlike `observe`, this uses up none
+    /// of a lingering instance's listings.
+    pub fn live(&self, provider: &str, id: &str) -> Option<&FakeInstance> {
+        self.instances
+            .iter()
+            .find(|i| i.provider == provider && i.id == id && i.gone_ms.is_none())
     }
 
     /// The provider's instances as a listing shows them now. A lingering terminated
@@ -429,5 +449,20 @@ mod tests {
         assert_eq!(w.observe("runpod").len(), 1, "the lost create made it");
         assert!(w.create(new("c")).is_ok());
         assert_eq!(w.calls["runpod"], 3);
+    }
+
+    #[test]
+    fn keys_are_found_in_scripts() {
+        let onstart = "mkdir -p ~/.ssh && echo 'ssh-ed25519 AAAAC3Nz ferry@host' >> ~/.ssh/authorized_keys\necho hi\n";
+        assert_eq!(
+            keys_in_script(onstart).collect::<Vec<_>>(),
+            vec!["ssh-ed25519 AAAAC3Nz ferry@host"]
+        );
+        let startup = "#!/bin/bash\ngrep -qxF 'ssh-ed25519 AAAA ferry' f || echo 'ssh-ed25519 AAAA ferry' >> f\n";
+        assert_eq!(
+            keys_in_script(startup).next().as_deref(),
+            Some("ssh-ed25519 AAAA ferry")
+        );
+        assert_eq!(keys_in_script("echo hi").next(), None);
     }
 }

@@ -1,46 +1,22 @@
 //! Ferry's Lambda client against the fake Lambda API: the whole life of an instance, and each
 //! fault the fake can inject.
 
-use ferry_cloud::http::RetryPolicy;
+mod support;
+
 use ferry_cloud::providers::ProviderConfig;
 use ferry_cloud::providers::lambda::Lambda;
 use ferry_cloud::{
-    ApiKey, CreateRequest, Endpoint, ErrorKind, Instance, InstanceId, InstanceState, LeaseName,
-    OfferRef, Provider, ProviderKind, Quote,
+    ApiKey, CreateRequest, Endpoint, ErrorKind, InstanceId, InstanceState, LeaseName, OfferRef,
+    Provider, ProviderKind, Quote,
 };
-use ferry_fakecloud::{Shared, SshTarget, World};
-use ferry_job::JobId;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use ferry_fakecloud::Shared;
+use support::{authorized_keys, fake, lease, named, until_running};
 
 const PUBLIC_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFerryTestKeyForTheLambdaFake0000000 ferry";
 
-async fn fake() -> (String, Shared) {
-    let world = World::new(
-        "k",
-        SshTarget {
-            host: "127.0.0.1".into(),
-            port: 2222,
-            user: "root".into(),
-        },
-    );
-    ferry_fakecloud::serve(world, 0).await.unwrap()
-}
-
 fn client_with(url: &str, key: &str) -> Lambda {
-    Lambda::new(ProviderConfig {
-        key: ApiKey::new(key),
-        base_url: format!("{url}/lambda"),
-        image: None,
-        disk_gb: 50,
-        retry: RetryPolicy {
-            attempts: 4,
-            first_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            max_retry_after: Duration::from_secs(5),
-        },
-    })
+    Lambda::new(support::config(ProviderKind::Lambda, url, key))
 }
 
 fn client(url: &str) -> Lambda {
@@ -57,10 +33,6 @@ fn offer(instance_type: &str, region: &str) -> OfferRef {
         max_price_per_hour: None,
         tier: None,
     }
-}
-
-fn lease(attempt: u32) -> LeaseName {
-    LeaseName::new("0a1b2c3d", &JobId::new(1_700_000_000_000, 7), attempt)
 }
 
 fn request(name: LeaseName, offer: OfferRef, quote: Quote) -> CreateRequest {
@@ -83,43 +55,13 @@ async fn quote_and_create(p: &Lambda, name: LeaseName) -> InstanceId {
 }
 
 fn calls(w: &Shared) -> u64 {
-    w.lock().unwrap().calls.get("lambda").copied().unwrap_or(0)
-}
-
-fn named<'a>(listed: &'a [Instance], name: &LeaseName) -> Vec<&'a Instance> {
-    listed
-        .iter()
-        .filter(|i| i.name == name.to_string())
-        .collect()
-}
-
-/// A fresh, empty file for the fake's `authorized_keys`, removed when dropped.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str) -> TempFile {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let path =
-            std::env::temp_dir().join(format!("ferry-lambda-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::write(&path, "").unwrap();
-        TempFile(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+    support::calls(w, ProviderKind::Lambda)
 }
 
 #[tokio::test]
 async fn an_instance_lives_from_quote_to_terminate() {
     let (url, w) = fake().await;
-    let keys = TempFile::new("life");
-    w.lock().unwrap().authorized_keys = Some(keys.0.clone());
+    let keys = authorized_keys(&w);
     let p = client(&url);
 
     let o = offer("gpu_1x_a10", "global");
@@ -133,7 +75,7 @@ async fn an_instance_lives_from_quote_to_terminate() {
     let q_west = p.quote(&offer("gpu_1x_a10", "us-west-1")).await.unwrap();
     assert_eq!(q_west.ask.as_deref(), Some("us-west-1"));
 
-    let name = lease(1);
+    let name = lease(7, 1);
     let id = p.create(&request(name.clone(), o, q)).await.unwrap();
 
     let first = p.list().await.unwrap();
@@ -145,16 +87,7 @@ async fn an_instance_lives_from_quote_to_terminate() {
     assert_eq!(mine[0].endpoint, None, "no address while booting");
     assert_eq!(mine[0].lease(), Some(name.clone()));
 
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let running = loop {
-        let listed = p.list().await.unwrap();
-        let i = named(&listed, &name)[0].clone();
-        if i.state == InstanceState::Running {
-            break i;
-        }
-        assert!(Instant::now() < deadline, "never ran: {i:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let running = until_running(&p, &id).await;
     // Lambda publishes only the IP: port 22 and `ubuntu` are fixed (the config overrides them).
     let host = w.lock().unwrap().ssh.host.clone();
     assert_eq!(
@@ -173,7 +106,7 @@ async fn an_instance_lives_from_quote_to_terminate() {
         assert_eq!(made.region, "us-east-1", "launched where the quote chose");
         assert_eq!(made.billing.increment_s, 60);
     }
-    let installed = std::fs::read_to_string(&keys.0).unwrap();
+    let installed = keys.read();
     assert_eq!(
         installed.trim(),
         PUBLIC_KEY,
@@ -189,8 +122,7 @@ async fn an_instance_lives_from_quote_to_terminate() {
 #[tokio::test]
 async fn the_ssh_key_is_registered_once() {
     let (url, w) = fake().await;
-    let keys = TempFile::new("once");
-    w.lock().unwrap().authorized_keys = Some(keys.0.clone());
+    let keys = authorized_keys(&w);
     let p = client(&url);
     let o = offer("gpu_1x_a10", "us-west-1");
     let q = Quote {
@@ -199,11 +131,11 @@ async fn the_ssh_key_is_registered_once() {
         detail: String::new(),
     };
 
-    p.create(&request(lease(1), o.clone(), q.clone()))
+    p.create(&request(lease(7, 1), o.clone(), q.clone()))
         .await
         .unwrap();
     assert_eq!(calls(&w), 3, "list keys, add ours, launch");
-    p.create(&request(lease(2), o.clone(), q.clone()))
+    p.create(&request(lease(7, 2), o.clone(), q.clone()))
         .await
         .unwrap();
     assert_eq!(calls(&w), 4, "the second create only launches");
@@ -229,11 +161,11 @@ async fn the_ssh_key_is_registered_once() {
     // Another Ferry process on the same account finds the key instead of adding it again.
     let other = client(&url);
     let before = calls(&w);
-    other.create(&request(lease(3), o, q)).await.unwrap();
+    other.create(&request(lease(7, 3), o, q)).await.unwrap();
     assert_eq!(calls(&w) - before, 2, "list keys, launch");
     let registered: serde_json::Value = get("/ssh-keys").await.unwrap().json().await.unwrap();
     assert_eq!(registered["data"].as_array().unwrap().len(), 1);
-    let installed = std::fs::read_to_string(&keys.0).unwrap();
+    let installed = keys.read();
     assert_eq!(installed.lines().count(), 1, "installed once: {installed}");
 }
 
@@ -255,7 +187,7 @@ async fn no_capacity_refuses_quote_and_create() {
         detail: String::new(),
     };
     let e = p
-        .create(&request(lease(1), offer("gpu_1x_a10", "global"), q))
+        .create(&request(lease(7, 1), offer("gpu_1x_a10", "global"), q))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NoCapacity, "{e}");
@@ -322,7 +254,7 @@ async fn a_wrong_key_is_auth_and_never_retried() {
         detail: String::new(),
     };
     let e = p
-        .create(&request(lease(1), offer("gpu_1x_a10", "global"), q))
+        .create(&request(lease(7, 1), offer("gpu_1x_a10", "global"), q))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Auth);
@@ -342,20 +274,7 @@ async fn server_errors_are_retried() {
 #[tokio::test]
 async fn rate_limits_wait_for_retry_after() {
     let (url, w) = fake().await;
-    let p = client(&url);
-    {
-        let mut w = w.lock().unwrap();
-        w.faults.rate_limits = 1;
-        w.faults.retry_after_s = 1;
-    }
-    let started = Instant::now();
-    assert!(p.list().await.unwrap().is_empty());
-    assert!(
-        started.elapsed() >= Duration::from_millis(950),
-        "{:?}",
-        started.elapsed()
-    );
-    assert_eq!(calls(&w), 2);
+    support::assert_waits_out_a_rate_limit(&client(&url), &w).await;
 }
 
 #[tokio::test]
@@ -368,7 +287,7 @@ async fn a_malformed_listing_names_the_field() {
     assert_eq!(e.kind, ErrorKind::Malformed, "{e}");
     assert!(e.to_string().starts_with("lambda: data"), "{e}");
 
-    quote_and_create(&p, lease(1)).await;
+    quote_and_create(&p, lease(7, 1)).await;
     w.lock().unwrap().faults.malformed_lists = 1;
     let e = p.list().await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Malformed, "{e}");
@@ -385,7 +304,7 @@ async fn a_lost_launch_answer_is_found_by_name_and_not_made_twice() {
     w.lock().unwrap().faults.lose_create_responses = 1;
     let o = offer("gpu_1x_a10", "global");
     let q = p.quote(&o).await.unwrap();
-    let name = lease(1);
+    let name = lease(7, 1);
 
     let e = p.create(&request(name.clone(), o, q)).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Transient, "{e}");
@@ -400,7 +319,7 @@ async fn a_lost_launch_answer_is_found_by_name_and_not_made_twice() {
 async fn a_terminated_instance_may_linger() {
     let (url, w) = fake().await;
     let p = client(&url);
-    let name = lease(1);
+    let name = lease(7, 1);
     let id = quote_and_create(&p, name.clone()).await;
 
     w.lock().unwrap().faults.linger_polls = 2;

@@ -1,46 +1,24 @@
 //! Ferry's Paperspace client against the fake Paperspace API: the whole life of a machine,
 //! and every fault the fake can inject.
 
-use ferry_cloud::http::{ApiKey, RetryPolicy};
+mod support;
+
 use ferry_cloud::provider::{CreateRequest, OfferRef, Provider, Quote};
-use ferry_cloud::providers::ProviderConfig;
 use ferry_cloud::providers::paperspace::{DEFAULT_IMAGE, Paperspace};
-use ferry_cloud::{Billing, ErrorKind, InstanceId, InstanceState, LeaseName};
+use ferry_cloud::{Billing, ErrorKind, InstanceId, LeaseName, ProviderKind};
+use ferry_fakecloud::Shared;
 use ferry_fakecloud::world::NewInstance;
-use ferry_fakecloud::{Shared, SshTarget, World};
-use ferry_job::JobId;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use support::{authorized_keys, lease, named, until_running};
 
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPaperspaceFerryTestKey ferry";
 
+/// The fake, with machines that provision for 50 ms.
 async fn fake() -> (String, Shared) {
-    let mut world = World::new(
-        "k",
-        SshTarget {
-            host: "127.0.0.1".into(),
-            port: 2222,
-            user: "root".into(),
-        },
-    );
-    world.provisioning_ms = 50;
-    ferry_fakecloud::serve(world, 0).await.unwrap()
+    support::fake_provisioning(50).await
 }
 
 fn client(url: &str, key: &str) -> Paperspace {
-    Paperspace::new(ProviderConfig {
-        key: ApiKey::new(key),
-        base_url: format!("{url}/paperspace"),
-        image: None,
-        disk_gb: 50,
-        retry: RetryPolicy {
-            attempts: 4,
-            first_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            max_retry_after: Duration::from_secs(5),
-        },
-    })
+    Paperspace::new(support::config(ProviderKind::Paperspace, url, key))
 }
 
 fn offer(machine_type: &str) -> OfferRef {
@@ -53,10 +31,6 @@ fn offer(machine_type: &str) -> OfferRef {
         max_price_per_hour: Some(4.0),
         tier: None,
     }
-}
-
-fn lease(seq: u32) -> LeaseName {
-    LeaseName::new("0a1b2c3d", &JobId::new(1_700_000_000_000, seq), 1)
 }
 
 fn request(name: &LeaseName, machine_type: &str) -> CreateRequest {
@@ -76,25 +50,7 @@ fn request(name: &LeaseName, machine_type: &str) -> CreateRequest {
 }
 
 fn calls(shared: &Shared) -> u64 {
-    shared
-        .lock()
-        .unwrap()
-        .calls
-        .get("paperspace")
-        .copied()
-        .unwrap_or(0)
-}
-
-/// An empty `authorized_keys` of this test's own.
-fn authorized_keys() -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "ferry-paperspace-{}-{}-authorized_keys",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::write(&path, "").unwrap();
-    path
+    support::calls(shared, ProviderKind::Paperspace)
 }
 
 fn plant(shared: &Shared, name: &str) -> String {
@@ -121,8 +77,7 @@ fn plant(shared: &Shared, name: &str) -> String {
 #[tokio::test]
 async fn a_machine_is_made_reached_and_given_back() {
     let (url, shared) = fake().await;
-    let keys = authorized_keys();
-    shared.lock().unwrap().authorized_keys = Some(keys.clone());
+    let keys = authorized_keys(&shared);
     let ps = client(&url, "k");
 
     let quote = ps.quote(&offer("A100-80G")).await.unwrap();
@@ -133,7 +88,7 @@ async fn a_machine_is_made_reached_and_given_back() {
         quote.detail
     );
 
-    let name = lease(1);
+    let name = lease(1, 1);
     let id = ps.create(&request(&name, "A100-80G")).await.unwrap();
     {
         let w = shared.lock().unwrap();
@@ -146,23 +101,14 @@ async fn a_machine_is_made_reached_and_given_back() {
         assert_eq!(made.price_per_hour, 3.18);
     }
     // The key reached the machine through its startup script.
-    let installed = std::fs::read_to_string(&keys).unwrap();
+    let installed = keys.read();
     assert_eq!(installed.lines().collect::<Vec<_>>(), vec![KEY]);
 
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let running = loop {
-        let list = ps.list().await.unwrap();
-        let mine = list.into_iter().find(|i| i.id == id).unwrap();
-        assert_eq!(mine.name, name.to_string());
-        assert_eq!(mine.lease(), Some(name.clone()));
-        if mine.state == InstanceState::Running {
-            break mine;
-        }
-        assert_eq!(mine.state, InstanceState::Provisioning);
-        assert_eq!(mine.endpoint, None, "no address before it runs");
-        assert!(Instant::now() < deadline, "never ran");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let listed = ps.list().await.unwrap();
+    assert_eq!(named(&listed, &name).len(), 1, "listed by its name at once");
+    let running = until_running(&ps, &id).await;
+    assert_eq!(running.name, name.to_string());
+    assert_eq!(running.lease(), Some(name.clone()));
     let endpoint = running.endpoint.expect("a running machine has an address");
     assert_eq!(endpoint.host, shared.lock().unwrap().ssh.host);
     assert_eq!((endpoint.port, endpoint.user.as_str()), (22, "paperspace"));
@@ -171,7 +117,7 @@ async fn a_machine_is_made_reached_and_given_back() {
 
     // A second machine with the same key reuses the startup script: one call, the create.
     let before = calls(&shared);
-    let second = ps.create(&request(&lease(2), "A100-80G")).await.unwrap();
+    let second = ps.create(&request(&lease(2, 1), "A100-80G")).await.unwrap();
     assert_eq!(calls(&shared) - before, 1);
     let scripts: serde_json::Value = reqwest::Client::new()
         .get(format!("{url}/paperspace/startup-scripts"))
@@ -186,14 +132,16 @@ async fn a_machine_is_made_reached_and_given_back() {
     // A fresh process finds the same script by its name instead of making another.
     let other = client(&url, "k");
     let before = calls(&shared);
-    other.create(&request(&lease(3), "A100-80G")).await.unwrap();
+    other
+        .create(&request(&lease(3, 1), "A100-80G"))
+        .await
+        .unwrap();
     assert_eq!(calls(&shared) - before, 2, "one lookup, one create");
 
     ps.terminate(&id).await.unwrap();
     let left = ps.list().await.unwrap();
     assert!(left.iter().all(|i| i.id != id), "terminated, yet listed");
     assert!(left.iter().any(|i| i.id == second));
-    let _ = std::fs::remove_file(keys);
 }
 
 #[tokio::test]
@@ -206,7 +154,7 @@ async fn no_capacity_refuses_the_quote_and_the_create() {
     h100.max_price_per_hour = None;
     let e = ps.quote(&h100).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NoCapacity, "{e}");
-    let e = ps.create(&request(&lease(1), "H100")).await.unwrap_err();
+    let e = ps.create(&request(&lease(1, 1), "H100")).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NoCapacity, "{e}");
     assert!(e.kind.fails_over());
     assert!(shared.lock().unwrap().instances.is_empty());
@@ -249,7 +197,7 @@ async fn a_wrong_key_is_refused_once_per_call_naming_the_provider() {
     );
     assert_eq!(calls(&shared), 2);
     assert_eq!(
-        ps.create(&request(&lease(1), "A100-80G"))
+        ps.create(&request(&lease(1, 1), "A100-80G"))
             .await
             .unwrap_err()
             .kind,
@@ -281,19 +229,7 @@ async fn server_errors_are_retried() {
 #[tokio::test]
 async fn a_rate_limit_is_waited_out() {
     let (url, shared) = fake().await;
-    {
-        let mut w = shared.lock().unwrap();
-        w.faults.rate_limits = 1;
-        w.faults.retry_after_s = 1;
-    }
-    let ps = client(&url, "k");
-    let started = Instant::now();
-    ps.list().await.unwrap();
-    assert!(
-        started.elapsed() >= Duration::from_millis(950),
-        "did not wait"
-    );
-    assert_eq!(calls(&shared), 2);
+    support::assert_waits_out_a_rate_limit(&client(&url, "k"), &shared).await;
 }
 
 #[tokio::test]
@@ -322,17 +258,15 @@ async fn a_lost_create_answer_is_found_again_by_name() {
     let (url, shared) = fake().await;
     shared.lock().unwrap().faults.lose_create_responses = 1;
     let ps = client(&url, "k");
-    let name = lease(7);
+    let name = lease(7, 1);
     let e = ps.create(&request(&name, "A100-80G")).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Transient, "{e}");
-    let found: Vec<_> = ps
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|i| i.name == name.to_string())
-        .collect();
-    assert_eq!(found.len(), 1, "the create was not sent twice");
+    let list = ps.list().await.unwrap();
+    assert_eq!(
+        named(&list, &name).len(),
+        1,
+        "the create was not sent twice"
+    );
     assert_eq!(shared.lock().unwrap().instances.len(), 1);
 }
 
@@ -340,7 +274,7 @@ async fn a_lost_create_answer_is_found_again_by_name() {
 async fn a_lingering_machine_is_listed_twice_more_then_gone() {
     let (url, shared) = fake().await;
     let ps = client(&url, "k");
-    let id = ps.create(&request(&lease(1), "A4000")).await.unwrap();
+    let id = ps.create(&request(&lease(1, 1), "A4000")).await.unwrap();
     shared.lock().unwrap().faults.linger_polls = 2;
     ps.terminate(&id).await.unwrap();
     for poll in 1..=2 {

@@ -1,42 +1,22 @@
 //! RunPod's real client against the fake RunPod GraphQL API.
 
-use ferry_cloud::http::RetryPolicy;
+mod support;
+
 use ferry_cloud::providers::ProviderConfig;
 use ferry_cloud::providers::runpod::RunPod;
 use ferry_cloud::{
-    ApiKey, CreateRequest, Endpoint, ErrorKind, Instance, InstanceId, InstanceState, LeaseName,
-    OfferRef, Provider, Quote,
+    CreateRequest, ErrorKind, InstanceId, InstanceState, LeaseName, OfferRef, Provider,
+    ProviderKind, Quote,
 };
-use ferry_fakecloud::{Shared, SshTarget, World};
-use ferry_job::JobId;
-use std::time::{Duration, Instant};
+use ferry_fakecloud::Shared;
+use support::{authorized_keys, fake, lease, named, sshd, until_running};
 
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFerryRunPodTestKey ferry@test";
 
-async fn fake() -> (String, Shared) {
-    let world = World::new(
-        "k",
-        SshTarget {
-            host: "127.0.0.1".into(),
-            port: 2222,
-            user: "root".into(),
-        },
-    );
-    ferry_fakecloud::serve(world, 0).await.unwrap()
-}
-
 fn client(url: &str, key: &str) -> RunPod {
     RunPod::new(ProviderConfig {
-        key: ApiKey::new(key),
-        base_url: format!("{url}/runpod"),
-        image: None,
         disk_gb: 20,
-        retry: RetryPolicy {
-            attempts: 4,
-            first_backoff: Duration::from_millis(10),
-            max_backoff: Duration::from_millis(50),
-            max_retry_after: Duration::from_secs(5),
-        },
+        ..support::config(ProviderKind::Runpod, url, key)
     })
 }
 
@@ -52,10 +32,6 @@ fn offer(gpu: &str, count: u32, spot: bool) -> OfferRef {
     }
 }
 
-fn lease(attempt: u32) -> LeaseName {
-    LeaseName::new("0a1b2c3d", &JobId::new(1_700_000_000_000, 7), attempt)
-}
-
 fn request(name: LeaseName, offer: OfferRef, quote: Quote) -> CreateRequest {
     CreateRequest {
         name,
@@ -69,60 +45,13 @@ fn request(name: LeaseName, offer: OfferRef, quote: Quote) -> CreateRequest {
 }
 
 fn calls(world: &Shared) -> u64 {
-    world
-        .lock()
-        .unwrap()
-        .calls
-        .get("runpod")
-        .copied()
-        .unwrap_or(0)
-}
-
-fn named<'a>(list: &'a [Instance], name: &LeaseName) -> Vec<&'a Instance> {
-    list.iter().filter(|i| i.name == name.to_string()).collect()
-}
-
-async fn until_running(rp: &RunPod, id: &InstanceId) -> Instance {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let list = rp.list().await.unwrap();
-        let me = list.iter().find(|i| &i.id == id).expect("listed").clone();
-        if me.state == InstanceState::Running {
-            return me;
-        }
-        assert_eq!(me.state, InstanceState::Provisioning, "{me:?}");
-        assert_eq!(me.endpoint, None, "no endpoint before it runs");
-        assert!(Instant::now() < deadline, "never ran: {me:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// A file for the fake's `authorized_keys`, removed when dropped.
-struct TempFile(std::path::PathBuf);
-
-impl TempFile {
-    fn new(tag: &str) -> TempFile {
-        let path = std::env::temp_dir().join(format!(
-            "ferry-runpod-{tag}-{}-{}",
-            std::process::id(),
-            ferry_fakecloud::world::now_ms()
-        ));
-        std::fs::write(&path, "").unwrap();
-        TempFile(path)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
+    support::calls(world, ProviderKind::Runpod)
 }
 
 #[tokio::test]
 async fn a_pod_lives_and_dies() {
     let (url, world) = fake().await;
-    let keys = TempFile::new("keys");
-    world.lock().unwrap().authorized_keys = Some(keys.0.clone());
+    let keys = authorized_keys(&world);
     let rp = client(&url, "k");
 
     let o = offer("NVIDIA A40", 2, false);
@@ -137,27 +66,20 @@ async fn a_pod_lives_and_dies() {
         "{q:?}"
     );
 
-    let name = lease(1);
+    let name = lease(7, 1);
     let id = rp.create(&request(name.clone(), o, q)).await.unwrap();
     let made = world.lock().unwrap().instances[0].clone();
     assert_eq!(made.id, id.0);
     assert_eq!(made.gpu_count, 2);
     assert_eq!(made.region, "SECURE");
     assert_eq!(made.env.get("PUBLIC_KEY").map(String::as_str), Some(KEY));
-    let installed = std::fs::read_to_string(&keys.0).unwrap();
+    let installed = keys.read();
     assert!(installed.lines().any(|l| l == KEY), "{installed:?}");
 
     let running = until_running(&rp, &id).await;
     assert_eq!(running.name, name.to_string());
     assert_eq!(running.lease(), Some(name.clone()));
-    assert_eq!(
-        running.endpoint,
-        Some(Endpoint {
-            host: "127.0.0.1".into(),
-            port: 2222,
-            user: "root".into()
-        })
-    );
+    assert_eq!(running.endpoint, Some(sshd()), "the world's sshd");
     assert_eq!(running.price_per_hour, Some(0.8));
     assert!(!running.interruptible);
     assert_eq!(running.status_text, "RUNNING");
@@ -183,7 +105,7 @@ async fn a_spot_pod_bids_the_minimum() {
         "half the on-demand price, per GPU"
     );
     assert!((q.price_per_hour - 1.345).abs() < 1e-9);
-    let id = rp.create(&request(lease(1), o, q)).await.unwrap();
+    let id = rp.create(&request(lease(7, 1), o, q)).await.unwrap();
     let list = rp.list().await.unwrap();
     let pod = list.iter().find(|i| i.id == id).unwrap();
     assert!(pod.interruptible);
@@ -218,7 +140,7 @@ async fn no_capacity_is_told_apart() {
         detail: String::new(),
     };
     let e = rp
-        .create(&request(lease(1), offer("NVIDIA A40", 1, false), q))
+        .create(&request(lease(7, 1), offer("NVIDIA A40", 1, false), q))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NoCapacity, "{e}");
@@ -266,20 +188,7 @@ async fn server_errors_are_retried() {
 #[tokio::test]
 async fn rate_limits_wait_for_retry_after() {
     let (url, world) = fake().await;
-    {
-        let mut w = world.lock().unwrap();
-        w.faults.rate_limits = 1;
-        w.faults.retry_after_s = 1;
-    }
-    let rp = client(&url, "k");
-    let started = Instant::now();
-    assert!(rp.list().await.unwrap().is_empty());
-    assert!(
-        started.elapsed() >= Duration::from_millis(950),
-        "{:?}",
-        started.elapsed()
-    );
-    assert_eq!(calls(&world), 2);
+    support::assert_waits_out_a_rate_limit(&client(&url, "k"), &world).await;
 }
 
 #[tokio::test]
@@ -287,7 +196,7 @@ async fn a_malformed_listing_names_the_field() {
     let (url, world) = fake().await;
     let rp = client(&url, "k");
     let q = rp.quote(&offer("NVIDIA A40", 1, false)).await.unwrap();
-    rp.create(&request(lease(1), offer("NVIDIA A40", 1, false), q))
+    rp.create(&request(lease(7, 1), offer("NVIDIA A40", 1, false), q))
         .await
         .unwrap();
     world.lock().unwrap().faults.malformed_lists = 1;
@@ -311,7 +220,7 @@ async fn a_lost_create_is_found_by_name_and_not_made_twice() {
     let (url, world) = fake().await;
     world.lock().unwrap().faults.lose_create_responses = 1;
     let rp = client(&url, "k");
-    let name = lease(3);
+    let name = lease(7, 3);
     let q = rp.quote(&offer("NVIDIA A40", 1, false)).await.unwrap();
     let e = rp
         .create(&request(name.clone(), offer("NVIDIA A40", 1, false), q))
@@ -329,7 +238,7 @@ async fn a_lingering_pod_shows_until_it_is_gone() {
     let rp = client(&url, "k");
     let q = rp.quote(&offer("NVIDIA A40", 1, false)).await.unwrap();
     let id = rp
-        .create(&request(lease(1), offer("NVIDIA A40", 1, false), q))
+        .create(&request(lease(7, 1), offer("NVIDIA A40", 1, false), q))
         .await
         .unwrap();
     world.lock().unwrap().faults.linger_polls = 2;
@@ -360,7 +269,7 @@ async fn a_stopped_pod_reads_as_stopped() {
     let rp = client(&url, "k");
     let q = rp.quote(&offer("NVIDIA A40", 1, true)).await.unwrap();
     let id = rp
-        .create(&request(lease(1), offer("NVIDIA A40", 1, true), q))
+        .create(&request(lease(7, 1), offer("NVIDIA A40", 1, true), q))
         .await
         .unwrap();
     assert!(world.lock().unwrap().preempt(&id.0, true));

@@ -1,45 +1,26 @@
 //! Ferry's Vast.ai client against the fake Vast.ai API: the whole life of an instance, and
 //! each fault a real marketplace gives.
 
-use ferry_cloud::http::RetryPolicy;
-use ferry_cloud::providers::ProviderConfig;
+mod support;
+
 use ferry_cloud::providers::vastai::{MIN_RELIABILITY, VastAi};
 use ferry_cloud::{
-    ApiKey, CreateRequest, Endpoint, ErrorKind, Instance, InstanceId, InstanceState, LeaseName,
-    OfferRef, Provider, ProviderKind, Quote,
+    CreateRequest, ErrorKind, InstanceId, InstanceState, LeaseName, OfferRef, Provider,
+    ProviderKind, Quote,
 };
-use ferry_fakecloud::{Shared, SshTarget, World};
-use ferry_job::JobId;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use ferry_fakecloud::Shared;
+use support::{authorized_keys, lease, named, sshd, until_running};
 
 const GPU: &str = "H100 SXM";
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFerryTestKeyForVastAiOnly ferry@test";
 
+/// The fake, with instances that provision for 60 ms.
 async fn fake() -> (String, Shared) {
-    let world = World::new(
-        "k",
-        SshTarget {
-            host: "127.0.0.1".into(),
-            port: 2222,
-            user: "root".into(),
-        },
-    );
-    let (url, shared) = ferry_fakecloud::serve(world, 0).await.unwrap();
-    shared.lock().unwrap().provisioning_ms = 60;
-    (url, shared)
+    support::fake_provisioning(60).await
 }
 
 fn client(url: &str, key: &str) -> VastAi {
-    let mut config = ProviderConfig::new(ProviderKind::Vastai, ApiKey::new(key));
-    config.base_url = format!("{url}/vastai");
-    config.retry = RetryPolicy {
-        attempts: 4,
-        first_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(50),
-        max_retry_after: Duration::from_secs(5),
-    };
-    VastAi::new(config)
+    VastAi::new(support::config(ProviderKind::Vastai, url, key))
 }
 
 fn offer(spot: bool) -> OfferRef {
@@ -52,10 +33,6 @@ fn offer(spot: bool) -> OfferRef {
         max_price_per_hour: None,
         tier: None,
     }
-}
-
-fn lease(n: u32) -> LeaseName {
-    LeaseName::new("0a1b2c3d", &JobId::new(1_700_000_000_000, n), 1)
 }
 
 fn request(name: LeaseName, offer: OfferRef, quote: Quote) -> CreateRequest {
@@ -71,55 +48,13 @@ fn request(name: LeaseName, offer: OfferRef, quote: Quote) -> CreateRequest {
 }
 
 fn calls(world: &Shared) -> u64 {
-    world
-        .lock()
-        .unwrap()
-        .calls
-        .get("vastai")
-        .copied()
-        .unwrap_or(0)
-}
-
-fn named<'a>(list: &'a [Instance], name: &LeaseName) -> Vec<&'a Instance> {
-    let name = name.to_string();
-    list.iter().filter(|i| i.name == name).collect()
-}
-
-/// An empty `authorized_keys` the fake appends to.
-fn keys_file(test: &str) -> PathBuf {
-    let path = std::env::temp_dir().join(format!(
-        "ferry-vastai-{test}-{}-authorized_keys",
-        std::process::id()
-    ));
-    std::fs::write(&path, "").unwrap();
-    path
-}
-
-async fn until_running(p: &VastAi, id: &InstanceId) -> Instance {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut states = vec![];
-    loop {
-        let list = p.list().await.unwrap();
-        let i = list
-            .into_iter()
-            .find(|i| &i.id == id)
-            .expect("the instance is listed");
-        if i.state == InstanceState::Running {
-            return i;
-        }
-        assert_eq!(i.state, InstanceState::Provisioning, "{i:?}");
-        assert_eq!(i.endpoint, None, "no endpoint while provisioning");
-        states.push(i.status_text.clone());
-        assert!(Instant::now() < deadline, "never ran: {states:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::calls(world, ProviderKind::Vastai)
 }
 
 #[tokio::test]
 async fn an_instance_lives_and_is_terminated() {
     let (url, world) = fake().await;
-    let keys = keys_file("life");
-    world.lock().unwrap().authorized_keys = Some(keys.clone());
+    let keys = authorized_keys(&world);
     let p = client(&url, "k");
 
     let quote = p.quote(&offer(false)).await.unwrap();
@@ -131,7 +66,7 @@ async fn an_instance_lives_and_is_terminated() {
         quote.detail
     );
 
-    let name = lease(1);
+    let name = lease(1, 1);
     let id = p
         .create(&request(name.clone(), offer(false), quote))
         .await
@@ -139,19 +74,12 @@ async fn an_instance_lives_and_is_terminated() {
     let running = until_running(&p, &id).await;
     assert_eq!(running.name, name.to_string());
     assert_eq!(running.lease(), Some(name.clone()));
-    assert_eq!(
-        running.endpoint,
-        Some(Endpoint {
-            host: "127.0.0.1".into(),
-            port: 2222,
-            user: "root".into()
-        })
-    );
+    assert_eq!(running.endpoint, Some(sshd()), "the world's sshd");
     assert_eq!(running.price_per_hour, Some(1.65));
     assert!(!running.interruptible);
     assert_eq!(running.status_text, "running");
 
-    let text = std::fs::read_to_string(&keys).unwrap();
+    let text = keys.read();
     assert_eq!(
         text.lines().filter(|l| *l == KEY).count(),
         1,
@@ -173,7 +101,6 @@ async fn an_instance_lives_and_is_terminated() {
         p.charged(&InstanceId("99999999".into())).await.unwrap(),
         None
     );
-    let _ = std::fs::remove_file(keys);
 }
 
 #[tokio::test]
@@ -254,7 +181,7 @@ async fn no_capacity_refuses_quote_and_create() {
     let e = p.quote(&offer(false)).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::NoCapacity, "{e}");
     let e = p
-        .create(&request(lease(2), offer(false), quote))
+        .create(&request(lease(2, 1), offer(false), quote))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NoCapacity, "{e}");
@@ -272,7 +199,7 @@ async fn a_create_without_a_live_offer_is_refused() {
         detail: String::new(),
     };
     let e = p
-        .create(&request(lease(3), offer(false), quote))
+        .create(&request(lease(3, 1), offer(false), quote))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Refused);
@@ -284,7 +211,7 @@ async fn a_create_without_a_live_offer_is_refused() {
         detail: String::new(),
     };
     let e = p
-        .create(&request(lease(3), offer(false), gone))
+        .create(&request(lease(3, 1), offer(false), gone))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::NoCapacity, "{e}");
@@ -310,7 +237,7 @@ async fn a_wrong_key_is_auth_and_never_retried() {
     assert_eq!(calls(&world), before + 2);
 
     let e = p
-        .create(&request(lease(4), offer(false), quote))
+        .create(&request(lease(4, 1), offer(false), quote))
         .await
         .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Auth);
@@ -347,19 +274,7 @@ async fn server_errors_are_retried() {
 #[tokio::test]
 async fn rate_limits_are_waited_out() {
     let (url, world) = fake().await;
-    let p = client(&url, "k");
-    {
-        let mut w = world.lock().unwrap();
-        w.faults.rate_limits = 1;
-        w.faults.retry_after_s = 1;
-    }
-    let started = Instant::now();
-    p.list().await.unwrap();
-    assert!(
-        started.elapsed() >= Duration::from_secs(1),
-        "Retry-After was honoured"
-    );
-    assert_eq!(calls(&world), 2);
+    support::assert_waits_out_a_rate_limit(&client(&url, "k"), &world).await;
 }
 
 #[tokio::test]
@@ -367,7 +282,7 @@ async fn a_malformed_listing_names_the_field() {
     let (url, world) = fake().await;
     let p = client(&url, "k");
     let quote = p.quote(&offer(false)).await.unwrap();
-    p.create(&request(lease(5), offer(false), quote))
+    p.create(&request(lease(5, 1), offer(false), quote))
         .await
         .unwrap();
     world.lock().unwrap().faults.malformed_lists = 1;
@@ -389,7 +304,7 @@ async fn a_lost_create_is_found_by_name_and_not_made_twice() {
     let p = client(&url, "k");
     let quote = p.quote(&offer(false)).await.unwrap();
     world.lock().unwrap().faults.lose_create_responses = 1;
-    let name = lease(6);
+    let name = lease(6, 1);
     let before = calls(&world);
     let e = p
         .create(&request(name.clone(), offer(false), quote))
@@ -410,7 +325,7 @@ async fn a_lingering_terminate_shows_for_its_listings() {
     let (url, world) = fake().await;
     let p = client(&url, "k");
     let quote = p.quote(&offer(false)).await.unwrap();
-    let name = lease(7);
+    let name = lease(7, 1);
     let id = p
         .create(&request(name.clone(), offer(false), quote))
         .await
@@ -440,12 +355,11 @@ async fn terminating_an_unknown_instance_is_ok() {
 #[tokio::test]
 async fn an_outbid_instance_is_stopped_and_interruptible() {
     let (url, world) = fake().await;
-    let keys = keys_file("bid");
-    world.lock().unwrap().authorized_keys = Some(keys.clone());
+    let keys = authorized_keys(&world);
     let p = client(&url, "k");
     let quote = p.quote(&offer(true)).await.unwrap();
     let id = p
-        .create(&request(lease(8), offer(true), quote))
+        .create(&request(lease(8, 1), offer(true), quote))
         .await
         .unwrap();
     let running = until_running(&p, &id).await;
@@ -462,8 +376,7 @@ async fn an_outbid_instance_is_stopped_and_interruptible() {
         "{}",
         stopped.status_text
     );
-    assert!(std::fs::read_to_string(&keys).unwrap().contains(KEY));
-    let _ = std::fs::remove_file(keys);
+    assert!(keys.read().contains(KEY));
 }
 
 #[tokio::test]
@@ -471,15 +384,14 @@ async fn the_key_is_attached_through_the_api_too() {
     // Besides onstart, the client attaches the key by API (for images whose onstart never
     // runs): the create makes that call, and the fake's attach installs a key.
     let (url, world) = fake().await;
-    let keys = keys_file("attach");
-    world.lock().unwrap().authorized_keys = Some(keys.clone());
+    let keys = authorized_keys(&world);
     let p = client(&url, "k");
     let quote = p.quote(&offer(false)).await.unwrap();
     let id = p
-        .create(&request(lease(9), offer(false), quote))
+        .create(&request(lease(9, 1), offer(false), quote))
         .await
         .unwrap();
-    std::fs::write(&keys, "").unwrap();
+    std::fs::write(&keys.0, "").unwrap();
     let other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAnotherKey other@test";
     let status = reqwest::Client::new()
         .post(format!("{url}/vastai/instances/{id}/ssh/"))
@@ -490,9 +402,8 @@ async fn the_key_is_attached_through_the_api_too() {
         .unwrap()
         .status();
     assert!(status.is_success());
-    assert_eq!(std::fs::read_to_string(&keys).unwrap().trim(), other);
+    assert_eq!(keys.read().trim(), other);
     // Quote and create: the search, the create, the attach.
     assert_eq!(p.calls(), 3);
     assert_eq!(calls(&world), 4, "and the test's own attach");
-    let _ = std::fs::remove_file(keys);
 }

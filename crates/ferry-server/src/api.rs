@@ -73,7 +73,8 @@ pub struct Planned {
 
 /// Places a task with the server's config and backends (blocking: it may ask a Slurm
 /// cluster for its queue wait). An `Err` is a task the planner could not read.
-pub type Planner = Arc<dyn Fn(&LaunchRequest) -> std::result::Result<Planned, String> + Send + Sync>;
+pub type Planner =
+    Arc<dyn Fn(&LaunchRequest) -> std::result::Result<Planned, String> + Send + Sync>;
 
 /// A job with its event log and its attempts (rented work may run more than once).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -37,7 +37,7 @@
 
 use crate::billing::Billing;
 use crate::error::{CloudError, ErrorKind};
-use crate::http::{Api, Refusal, RetryPolicy};
+use crate::http::{Api, Refusal};
 use crate::provider::{
     CreateRequest, Endpoint, Guard, Instance, InstanceId, InstanceState, OfferRef, Provider, Quote,
 };
@@ -62,9 +62,6 @@ const NO_SPOT: &str = "Lambda Cloud has no spot or interruptible instances";
 
 pub struct Lambda {
     api: Api,
-    /// The launch alone is never retried here: a 5xx may come after the instance was made,
-    /// and a second launch would make a second one. The caller finds a lost launch by name.
-    launch_api: Api,
     /// Ferry's public key (type and body) and the name it is registered under, found or
     /// registered by the first create of this process.
     ssh_key: tokio::sync::OnceCell<(String, String)>,
@@ -75,12 +72,6 @@ impl Lambda {
         let id = ProviderKind::Lambda.id();
         Lambda {
             api: Api::new(id, &config.base_url, config.key.clone()).with_retry(config.retry),
-            launch_api: Api::new(id, &config.base_url, config.key.clone()).with_retry(
-                RetryPolicy {
-                    attempts: 1,
-                    ..config.retry
-                },
-            ),
             ssh_key: tokio::sync::OnceCell::new(),
         }
     }
@@ -222,6 +213,9 @@ impl Provider for Lambda {
         })
     }
 
+    /// The launch alone is sent once ([`Api::json_once`]), never retried here: a 5xx may
+    /// come after the instance was made, and a second launch would make a second one. The
+    /// caller finds a lost launch by name.
     async fn create(&self, req: &CreateRequest) -> Result<InstanceId, CloudError> {
         if req.offer.spot {
             return Err(self.error(ErrorKind::Refused, NO_SPOT));
@@ -259,8 +253,8 @@ impl Provider for Lambda {
             };
         }
         let launched: Data<Launched> = self
-            .launch_api
-            .json(
+            .api
+            .json_once(
                 Method::POST,
                 "/instance-operations/launch",
                 Some(&body),
@@ -313,7 +307,7 @@ impl Provider for Lambda {
     }
 
     fn calls(&self) -> u64 {
-        self.api.calls() + self.launch_api.calls()
+        self.api.calls()
     }
 }
 

@@ -32,7 +32,7 @@
 
 use crate::billing::Billing;
 use crate::error::{CloudError, ErrorKind};
-use crate::http::{Api, Refusal, RetryPolicy};
+use crate::http::{Api, Refusal};
 use crate::provider::{
     CreateRequest, Endpoint, Guard, Instance, InstanceId, InstanceState, OfferRef, Provider, Quote,
 };
@@ -77,9 +77,6 @@ const SSH_USER: &str = "paperspace";
 
 pub struct Paperspace {
     api: Api,
-    /// Creates are sent once: a create whose answer is lost may have made the machine, and
-    /// a blind retry would make a second; the caller finds the first by listing.
-    create_api: Api,
     config: ProviderConfig,
     /// Startup scripts found or made by this process, id by name: one lookup per key.
     scripts: Mutex<HashMap<String, String>>,
@@ -91,12 +88,6 @@ impl Paperspace {
         let id = ProviderKind::Paperspace.id();
         Paperspace {
             api: Api::new(id, &config.base_url, config.key.clone()).with_retry(config.retry),
-            create_api: Api::new(id, &config.base_url, config.key.clone()).with_retry(
-                RetryPolicy {
-                    attempts: 1,
-                    ..config.retry
-                },
-            ),
             config,
             scripts: Mutex::new(HashMap::new()),
             page_size: 100,
@@ -245,6 +236,9 @@ impl Provider for Paperspace {
         })
     }
 
+    /// The create is sent once ([`Api::json_once`]): a create whose answer is lost may have
+    /// made the machine, and a blind retry would make a second; the caller finds the first by
+    /// listing.
     async fn create(&self, req: &CreateRequest) -> Result<InstanceId, CloudError> {
         if req.offer.spot {
             return Err(self.error(
@@ -280,8 +274,8 @@ impl Provider for Paperspace {
             "enableNvlink": NVLINK_TYPES.contains(&machine_type),
         });
         let made: Created = self
-            .create_api
-            .json(Method::POST, "/machines", Some(&body), &classify)
+            .api
+            .json_once(Method::POST, "/machines", Some(&body), &classify)
             .await?;
         Ok(InstanceId(made.data.id))
     }
@@ -319,7 +313,7 @@ impl Provider for Paperspace {
     }
 
     fn calls(&self) -> u64 {
-        self.api.calls() + self.create_api.calls()
+        self.api.calls()
     }
 }
 

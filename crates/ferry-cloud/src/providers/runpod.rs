@@ -41,7 +41,7 @@
 
 use crate::billing::Billing;
 use crate::error::{CloudError, ErrorKind};
-use crate::http::{Api, Refusal, RetryPolicy, decode};
+use crate::http::{Api, Refusal, decode};
 use crate::provider::{
     CreateRequest, Endpoint, Guard, Instance, InstanceId, InstanceState, OfferRef, Provider, Quote,
 };
@@ -77,38 +77,54 @@ const UNKNOWN_POD_WORDS: &str = "pod not found to terminate";
 
 pub struct RunPod {
     api: Api,
-    /// Creates go through a client that never retries: a create whose answer was lost (a
-    /// 502 from a proxy) may have made the pod, and a retry would make a second one. The
-    /// caller finds a lost create again by listing, by name.
-    create_api: Api,
     config: ProviderConfig,
+}
+
+/// How a GraphQL call is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tries {
+    /// Retried on 5xx, 429 and dropped connections, as the retry policy says.
+    Policy,
+    /// Sent once ([`Api::send_once`]): creates go this way, since a create whose answer was
+    /// lost (a 502 from a proxy) may have made the pod, and a retry would make a second one.
+    /// The caller finds a lost create again by listing, by name.
+    Once,
 }
 
 impl RunPod {
     pub fn new(config: ProviderConfig) -> RunPod {
-        let api = |retry| {
-            Api::new(
+        RunPod {
+            api: Api::new(
                 ProviderKind::Runpod.id(),
                 &config.base_url,
                 config.key.clone(),
             )
             .key_in_query()
-            .with_retry(retry)
-        };
-        RunPod {
-            api: api(config.retry),
-            create_api: api(RetryPolicy {
-                attempts: 1,
-                ..config.retry
-            }),
+            .with_retry(config.retry),
             config,
         }
     }
 
     /// One GraphQL call: the body after any `errors` were turned into a typed error.
-    async fn call(&self, api: &Api, query: &str, variables: Value) -> Result<String, CloudError> {
+    async fn call(
+        &self,
+        tries: Tries,
+        query: &str,
+        variables: Value,
+    ) -> Result<String, CloudError> {
         let body = json!({ "query": query, "variables": variables });
-        let text = api.send(Method::POST, "", Some(&body), &classify).await?;
+        let text = match tries {
+            Tries::Policy => {
+                self.api
+                    .send(Method::POST, "", Some(&body), &classify)
+                    .await?
+            }
+            Tries::Once => {
+                self.api
+                    .send_once(Method::POST, "", Some(&body), &classify)
+                    .await?
+            }
+        };
         if let Some(messages) = graphql_errors(&text) {
             return Err(CloudError::new(
                 PROVIDER,
@@ -122,11 +138,11 @@ impl RunPod {
     /// A GraphQL call whose `data` is decoded as `T`, naming the field that did not fit.
     async fn query<T: DeserializeOwned>(
         &self,
-        api: &Api,
+        tries: Tries,
         query: &str,
         variables: Value,
     ) -> Result<T, CloudError> {
-        let text = self.call(api, query, variables).await?;
+        let text = self.call(tries, query, variables).await?;
         Ok(decode::<Data<T>>(PROVIDER, &text)?.data)
     }
 }
@@ -399,7 +415,7 @@ impl Provider for RunPod {
             "gpuTypesInput": { "id": offer.instance_type },
             "lowestPriceInput": lowest,
         });
-        let found: GpuTypes = self.query(&self.api, GPU_TYPES, variables).await?;
+        let found: GpuTypes = self.query(Tries::Policy, GPU_TYPES, variables).await?;
         let gpu = found
             .gpu_types
             .into_iter()
@@ -483,7 +499,7 @@ impl Provider for RunPod {
             DEPLOY_ON_DEMAND
         };
         let deployed: Deployed = self
-            .query(&self.create_api, mutation, json!({ "input": input }))
+            .query(Tries::Once, mutation, json!({ "input": input }))
             .await?;
         let pod = deployed.pod.ok_or_else(|| {
             CloudError::malformed(PROVIDER, "data", "no pod and no error in the create answer")
@@ -492,13 +508,13 @@ impl Provider for RunPod {
     }
 
     async fn list(&self) -> Result<Vec<Instance>, CloudError> {
-        let me: Myself = self.query(&self.api, LIST_PODS, json!({})).await?;
+        let me: Myself = self.query(Tries::Policy, LIST_PODS, json!({})).await?;
         Ok(me.myself.pods.into_iter().map(instance).collect())
     }
 
     async fn terminate(&self, id: &InstanceId) -> Result<(), CloudError> {
         let variables = json!({ "input": { "podId": id.0 } });
-        match self.call(&self.api, TERMINATE, variables).await {
+        match self.call(Tries::Policy, TERMINATE, variables).await {
             Err(e) if e.kind == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
             // `podTerminate` answers null on success.
@@ -513,7 +529,7 @@ impl Provider for RunPod {
     }
 
     fn calls(&self) -> u64 {
-        self.api.calls() + self.create_api.calls()
+        self.api.calls()
     }
 }
 

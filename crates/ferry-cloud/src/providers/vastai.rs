@@ -51,7 +51,7 @@
 
 use crate::billing::Billing;
 use crate::error::{CloudError, ErrorKind};
-use crate::http::{Api, Refusal, RetryPolicy};
+use crate::http::{Api, Refusal};
 use crate::provider::{
     CreateRequest, Endpoint, Guard, Instance, InstanceId, InstanceState, OfferRef, Provider, Quote,
 };
@@ -84,22 +84,14 @@ fn provider_id() -> &'static str {
 
 pub struct VastAi {
     api: Api,
-    /// For creates only: never retried, since a create whose answer was lost may have made
-    /// the instance, and a second try would make another.
-    create_api: Api,
     config: ProviderConfig,
 }
 
 impl VastAi {
     pub fn new(config: ProviderConfig) -> VastAi {
-        let api =
-            |retry| Api::new(provider_id(), &config.base_url, config.key.clone()).with_retry(retry);
         VastAi {
-            api: api(config.retry),
-            create_api: api(RetryPolicy {
-                attempts: 1,
-                ..config.retry
-            }),
+            api: Api::new(provider_id(), &config.base_url, config.key.clone())
+                .with_retry(config.retry),
             config,
         }
     }
@@ -434,6 +426,8 @@ impl Provider for VastAi {
         })
     }
 
+    /// The create itself is sent once ([`Api::json_once`]), never retried, since a create
+    /// whose answer was lost may have made the instance, and a second try would make another.
     async fn create(&self, req: &CreateRequest) -> Result<InstanceId, CloudError> {
         let ask = req
             .quote
@@ -469,8 +463,8 @@ impl Provider for VastAi {
             body["cancel_unavail"] = json!(true);
         }
         let answer: CreateAnswer = self
-            .create_api
-            .json(
+            .api
+            .json_once(
                 Method::PUT,
                 &format!("/asks/{ask}/"),
                 Some(&body),
@@ -584,7 +578,7 @@ impl Provider for VastAi {
     }
 
     fn calls(&self) -> u64 {
-        self.api.calls() + self.create_api.calls()
+        self.api.calls()
     }
 }
 
