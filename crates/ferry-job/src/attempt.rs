@@ -117,6 +117,37 @@ pub enum NextMove {
 }
 
 impl EndCause {
+    /// How a supervised job ended, from its exit record: a cancel or the maximum runtime
+    /// wins over the code those left behind.
+    pub fn from_exit(
+        cancelled: bool,
+        timed_out: bool,
+        code: Option<i32>,
+        signal: Option<i32>,
+    ) -> EndCause {
+        if cancelled {
+            EndCause::Cancelled
+        } else if timed_out {
+            EndCause::TimedOut
+        } else if let Some(code) = code {
+            EndCause::Exited { code }
+        } else if let Some(signal) = signal {
+            EndCause::Signal { signal }
+        } else {
+            EndCause::NodeLost
+        }
+    }
+
+    /// The job's final state where it is not run again (a backend with no restarts): a
+    /// lost machine is a lost job, a failed placement a failed one.
+    pub fn final_state(&self) -> JobState {
+        match self.next_move() {
+            NextMove::Finish(state) => state,
+            NextMove::Restart => JobState::Lost,
+            NextMove::FailOver => JobState::Failed,
+        }
+    }
+
     pub fn next_move(&self) -> NextMove {
         match self {
             EndCause::Exited { code: 0 } => NextMove::Finish(JobState::Succeeded),
@@ -180,6 +211,23 @@ mod tests {
             EndCause::Exited { code: 0 }.next_move(),
             NextMove::Finish(JobState::Succeeded)
         );
+        assert_eq!(
+            EndCause::from_exit(true, true, Some(143), None),
+            EndCause::Cancelled
+        );
+        assert_eq!(
+            EndCause::from_exit(false, true, Some(143), None),
+            EndCause::TimedOut
+        );
+        assert_eq!(
+            EndCause::from_exit(false, false, None, Some(9)),
+            EndCause::Signal { signal: 9 }
+        );
+        assert_eq!(
+            EndCause::from_exit(false, false, None, None).final_state(),
+            JobState::Lost
+        );
+        assert_eq!(EndCause::Exited { code: 2 }.final_state(), JobState::Failed);
         let json = serde_json::to_string(&EndCause::Exited { code: 3 }).unwrap();
         assert_eq!(json, r#"{"cause":"exited","code":3}"#);
     }

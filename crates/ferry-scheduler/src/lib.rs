@@ -349,29 +349,18 @@ impl Scheduler {
                         .transition(&rec.id, JobState::Running, &patch, "the job started")
                         .await?;
                 }
-                let (state, reason) = if cancelled {
-                    (JobState::Cancelled, "cancelled".to_string())
-                } else if timed_out {
-                    let limit = rec
-                        .max_runtime_s
-                        .map(|s| format!(" ({s} s)"))
-                        .unwrap_or_default();
-                    (
-                        JobState::TimedOut,
-                        format!("stopped at its maximum runtime{limit}"),
-                    )
-                } else if code == Some(0) {
-                    (JobState::Succeeded, "exit code 0".to_string())
-                } else if let Some(c) = code {
-                    (JobState::Failed, format!("exit code {c}"))
-                } else {
-                    (
-                        JobState::Failed,
-                        format!(
-                            "killed by signal {}",
-                            signal.map_or("?".into(), |s| s.to_string())
-                        ),
-                    )
+                // Typed, as for rented machines: the cause decides the state.
+                let cause = ferry_job::EndCause::from_exit(cancelled, timed_out, code, signal);
+                let state = cause.final_state();
+                let reason = match &cause {
+                    ferry_job::EndCause::TimedOut => format!(
+                        "{}{}",
+                        cause.describe(),
+                        rec.max_runtime_s
+                            .map(|s| format!(" ({s} s)"))
+                            .unwrap_or_default()
+                    ),
+                    _ => cause.describe(),
                 };
                 // The backend's own words (Slurm's state and reason) say more, when it has them.
                 let reason = said.unwrap_or(reason);

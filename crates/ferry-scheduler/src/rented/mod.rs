@@ -636,17 +636,7 @@ impl Scheduler {
                 ..
             } => {
                 self.mark_running(a, started_ms as i64).await?;
-                let cause = if cancelled {
-                    EndCause::Cancelled
-                } else if timed_out {
-                    EndCause::TimedOut
-                } else if let Some(s) = signal {
-                    EndCause::Signal { signal: s }
-                } else {
-                    EndCause::Exited {
-                        code: code.unwrap_or(1),
-                    }
-                };
+                let cause = EndCause::from_exit(cancelled, timed_out, code, signal);
                 self.keep_log(rented, a).await;
                 self.store
                     .update_attempt(
