@@ -170,3 +170,118 @@ async fn a_machine_that_never_gets_ready_is_given_up_at_the_timeout_and_the_job_
     let bills = world.lock().unwrap().bill();
     assert!(!bills[0].still_billing);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_provider_is_said_on_the_attempt_then_given_up_on() {
+    let clock = ManualClock::at(ferry_job::now_ms());
+    let store_clock = clock.clone();
+    let store = Arc::new(
+        SqliteStore::open_in_memory()
+            .await
+            .unwrap()
+            .with_clock(move || ferry_job::Clock::now_ms(&store_clock)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 9 of this host.
+    let mut config = ProviderConfig::new(ProviderKind::Runpod, ApiKey::new("k"));
+    config.base_url = "http://127.0.0.1:9/runpod".into();
+    config.retry = ferry_cloud::http::RetryPolicy {
+        attempts: 1,
+        first_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(1),
+        max_retry_after: Duration::from_secs(1),
+    };
+    let mut backends = std::collections::HashMap::new();
+    backends.insert(
+        "runpod".to_string(),
+        RentedBackend {
+            provider: ProviderKind::Runpod.build(config),
+            ssh_override: None,
+            image: None,
+            disk_gb: None,
+        },
+    );
+    let local = ferry_backend::local::LocalBackend::new(
+        dir.path().to_path_buf(),
+        ferry_backend::gpu::declared(0, "none", 0.0),
+        vec!["true".into()],
+    );
+    let mut s = Scheduler::new(
+        store.clone(),
+        Arc::new(local),
+        vec![],
+        Arc::new(clock.clone()),
+    );
+    s.set_rented(Rented {
+        backends,
+        access: SshAccess {
+            private_key: dir.path().join("none"),
+            public_key: "ssh-ed25519 AAAA test".into(),
+            known_hosts: dir.path().join("known_hosts"),
+            control_dir: None,
+        },
+        timeouts: Timeouts::default(),
+        log_dir: dir.path().join("logs"),
+        disk_gb: 10,
+    });
+    let id = s.new_id();
+    s.submit(NewJob {
+        id: id.clone(),
+        name: "nowhere".into(),
+        task: JobPayload {
+            gpus: 1,
+            gpu: None,
+            workdir: None,
+            envs: Default::default(),
+            setup: None,
+            run: "true".into(),
+            estimated_hours: None,
+            plan: vec![offer("NVIDIA A40", 0.4)],
+            max_restarts: 0,
+            retry_until_up_s: None,
+            disk_gb: None,
+        }
+        .to_value(),
+        placement: Placement {
+            backend: "runpod".into(),
+            provider: "gpu-cloud".into(),
+            offer: "test".into(),
+            price_per_hour: Micros(400_000),
+        },
+        submitted_at_ms: ferry_job::Clock::now_ms(&clock),
+        max_runtime_s: None,
+    })
+    .await
+    .unwrap();
+    let tick = s.tick().await.unwrap();
+    assert!(!tick.errors.is_empty());
+    let a = &store.attempts(&id).await.unwrap()[0];
+    assert_eq!(a.step, AttemptStep::Quoting);
+    let said = a.error.clone().unwrap();
+    assert!(
+        said.contains("runpod") && said.contains("trying again"),
+        "{said}"
+    );
+    // Past the give-up time: the attempt ends, and with no other offer the job fails
+    // saying why.
+    clock.advance(ferry_scheduler::rented::GIVE_UP_AFTER + Duration::from_secs(1));
+    s.tick().await.unwrap();
+    s.tick().await.unwrap();
+    let a = &store.attempts(&id).await.unwrap()[0];
+    assert_eq!(a.step, AttemptStep::Ended);
+    assert_eq!(
+        a.cause,
+        Some(EndCause::NotCreated {
+            kind: "transient".into()
+        })
+    );
+    let job = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(job.state, JobState::Failed);
+    assert!(
+        job.reason
+            .as_deref()
+            .unwrap()
+            .contains("no offer of the plan"),
+        "{job:?}"
+    );
+}

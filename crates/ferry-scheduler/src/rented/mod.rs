@@ -70,6 +70,10 @@ pub struct Rented {
     pub disk_gb: u32,
 }
 
+/// How long a provider may stay unreachable (or keep answering 5xx) before an attempt that
+/// has no machine yet gives up on it and the next offer is tried.
+pub const GIVE_UP_AFTER: Duration = Duration::from_secs(5 * 60);
+
 /// Attempts acted on together in one pass (each is a few API calls or an SSH command).
 const IN_FLIGHT: usize = 32;
 
@@ -306,7 +310,7 @@ impl Scheduler {
             Action::QuoteAndCreate => {
                 let quote = match rb.provider.quote(&offer.planned.offer).await {
                     Ok(q) => q,
-                    Err(e) if e.kind.is_retryable() => return Err(cloud(job, e)),
+                    Err(e) if e.kind.is_retryable() => return self.held_up(a, e).await,
                     Err(e) => return self.not_created(a, e).await,
                 };
                 let price = Micros::from_usd(quote.price_per_hour)
@@ -360,7 +364,7 @@ impl Scheduler {
                         price_per_hour: quote.price_per_hour,
                         ..q
                     },
-                    Err(e) if e.kind.is_retryable() => return Err(cloud(job, e)),
+                    Err(e) if e.kind.is_retryable() => return self.held_up(a, e).await,
                     Err(e) => return self.not_created(a, e).await,
                 };
                 self.create(rented, rb, a, &offer, quote).await
@@ -513,9 +517,41 @@ impl Scheduler {
             // A lost or garbled answer (5xx, a dropped connection, a body without the
             // documented shape): the instance may exist; the next pass looks for it by name
             // before creating again.
-            Err(e) if e.kind.is_retryable() || e.kind == ErrorKind::Malformed => Err(cloud(job, e)),
+            Err(e) if e.kind.is_retryable() || e.kind == ErrorKind::Malformed => {
+                self.held_up(a, e).await
+            }
             Err(e) => self.not_created(a, e).await,
         }
+    }
+
+    /// A provider that cannot be reached (or answers 5xx, 429, garbage) before a machine is
+    /// known: the error is recorded on the attempt for `ferry status`, and the call is made
+    /// again next pass; after [`GIVE_UP_AFTER`] the attempt ends and the next offer is tried
+    /// (a machine the lost calls made, if any, is found by the sweep).
+    async fn held_up(
+        &self,
+        a: &Attempt,
+        e: ferry_cloud::CloudError,
+    ) -> Result<Option<(JobId, JobState)>, SchedulerError> {
+        let now = self.clock.now_ms();
+        if now - a.created_at_ms > GIVE_UP_AFTER.as_millis() as i64 {
+            return self.not_created(a, e).await;
+        }
+        let words = format!("{e} ({}; trying again)", e.kind);
+        if a.error.as_deref() != Some(words.as_str()) {
+            self.store
+                .update_attempt(
+                    &a.job_id,
+                    a.attempt,
+                    &AttemptPatch {
+                        error: Some(words),
+                        ..Default::default()
+                    },
+                    "",
+                )
+                .await?;
+        }
+        Err(cloud(&a.job_id, e))
     }
 
     /// The provider refused to give a machine: the attempt ends with nothing to charge.
