@@ -367,6 +367,7 @@ impl Scheduler {
                 self.finish(
                     rec,
                     state,
+                    cause,
                     code,
                     reason,
                     started_ms as i64,
@@ -387,18 +388,28 @@ impl Scheduler {
             Observed::Unknown => {
                 let started = rec.started_at_ms.unwrap_or(now);
                 let reason = "its supervisor vanished without recording an end (host restarted?); charged until it was found missing".to_string();
-                self.finish(rec, JobState::Lost, None, reason, started, now)
-                    .await?;
+                self.finish(
+                    rec,
+                    JobState::Lost,
+                    ferry_job::EndCause::NodeLost,
+                    None,
+                    reason,
+                    started,
+                    now,
+                )
+                .await?;
                 report.finished.push((rec.id.clone(), JobState::Lost));
             }
         }
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)] // one run's whole end, booked in one transaction
     async fn finish(
         &self,
         rec: &JobRecord,
         state: JobState,
+        cause: ferry_job::EndCause,
         code: Option<i32>,
         reason: String,
         started_ms: i64,
@@ -429,8 +440,16 @@ impl Scheduler {
             reason: Some(reason.clone()),
             ..JobPatch::default()
         };
+        let run = ferry_store::FinishedRun {
+            backend: rec.placement.backend.clone(),
+            offer: serde_json::to_value(&rec.placement).expect("a placement serialises"),
+            price_per_hour: rec.placement.price_per_hour,
+            started_at_ms: started_ms,
+            ended_at_ms: finished_ms,
+            cause,
+        };
         self.store
-            .finish(&rec.id, state, &patch, &reason, Some(&entry))
+            .finish_run(&rec.id, state, &patch, &reason, Some(&entry), &run)
             .await?;
         self.last_polled.lock().expect("poll times").remove(&rec.id);
         if let Some(b) = self.backend_for(&rec.placement.backend) {

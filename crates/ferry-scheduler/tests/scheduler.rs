@@ -125,6 +125,15 @@ async fn a_failing_job_is_failed_with_its_exit_code() {
         (rec.state, rec.exit_code, rec.reason.as_deref()),
         (JobState::Failed, Some(7), Some("exit code 7"))
     );
+    // The run is the job's attempt 1, with its typed cause and its times.
+    let attempts = s.store().attempts(&j.id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    let a = &attempts[0];
+    assert_eq!((a.attempt, a.backend.as_str()), (1, "local"));
+    assert_eq!(a.step, ferry_job::AttemptStep::Ended);
+    assert_eq!(a.cause, Some(ferry_job::EndCause::Exited { code: 7 }));
+    assert_eq!(a.job_started_at_ms, rec.started_at_ms);
+    assert_eq!(a.job_ended_at_ms, rec.finished_at_ms);
 }
 
 #[tokio::test]

@@ -7,7 +7,9 @@ CREATE TABLE attempts (
     backend                TEXT NOT NULL,
     -- The planned offer (provider, machine type, region, price), as placement chose it.
     offer                  TEXT NOT NULL CHECK (json_valid(offer)),
-    -- The name the machine carries at its provider (Ferry's tag): ferry-<install>-<job>-a<n>.
+    -- What the attempt ran on: for a rented machine, the name it carries at its provider
+    -- (Ferry's tag, ferry-<install>-<job>-a<n>); for this host, an owned machine or a
+    -- cluster (fixed leases), the backend itself.
     lease                  TEXT NOT NULL,
     step                   TEXT NOT NULL CHECK (step IN ('quoting', 'creating', 'provisioning',
                                'connecting', 'running', 'terminating', 'ended')),
@@ -33,7 +35,7 @@ CREATE TABLE attempts (
 ) STRICT;
 
 CREATE INDEX attempts_open ON attempts (step) WHERE step <> 'ended';
-CREATE UNIQUE INDEX attempts_by_lease ON attempts (lease);
+CREATE INDEX attempts_by_lease ON attempts (lease);
 
 -- The ledger books per attempt: one charge of each kind per (job, attempt).
 DROP TRIGGER ledger_immutable_update;

@@ -273,6 +273,19 @@ pub struct AttemptPatch {
     pub provider_charge: Option<Micros>,
 }
 
+/// A run of a job on a backend that holds its machines itself (this host, an owned
+/// machine, a cluster): recorded as the job's one attempt when it ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinishedRun {
+    pub backend: String,
+    /// The placement it ran under.
+    pub offer: serde_json::Value,
+    pub price_per_hour: Micros,
+    pub started_at_ms: i64,
+    pub ended_at_ms: i64,
+    pub cause: EndCause,
+}
+
 /// What happens to the job when an attempt ends, in the same transaction.
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobMove {

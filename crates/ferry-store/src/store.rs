@@ -1,7 +1,7 @@
 use crate::error::StoreError;
 use crate::model::{
-    Attempt, AttemptPatch, BookedEntry, JobEvent, JobFilter, JobMove, JobPatch, JobRecord,
-    LedgerEntry, LedgerFilter, NewAttempt, NewJob,
+    Attempt, AttemptPatch, BookedEntry, FinishedRun, JobEvent, JobFilter, JobMove, JobPatch,
+    JobRecord, LedgerEntry, LedgerFilter, NewAttempt, NewJob,
 };
 use async_trait::async_trait;
 use ferry_job::{JobId, JobState, Micros};
@@ -65,6 +65,18 @@ pub trait Store: Send + Sync {
         patch: &JobPatch,
         detail: &str,
         charge: Option<&LedgerEntry>,
+    ) -> Result<JobRecord, StoreError>;
+
+    /// [`Store::finish`] for a job that ran once on a backend holding its own machines,
+    /// recording that run as its attempt 1 (with its typed cause) in the same transaction.
+    async fn finish_run(
+        &self,
+        id: &JobId,
+        to: JobState,
+        patch: &JobPatch,
+        detail: &str,
+        charge: Option<&LedgerEntry>,
+        run: &FinishedRun,
     ) -> Result<JobRecord, StoreError>;
 
     /// This data folder's install mark (eight hex digits, made once): the part of every

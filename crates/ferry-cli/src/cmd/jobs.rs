@@ -170,7 +170,9 @@ pub fn show(ctx: &Context, job: &str, json: bool) -> Result<ExitCode> {
             tb.add_row(vec![
                 a.attempt.to_string(),
                 a.backend.clone(),
-                offer.as_ref().map_or("?".into(), |o| {
+                // Rented attempts name their offer; a run on this host, an owned machine or a
+                // cluster is the backend itself.
+                offer.as_ref().map_or("-".into(), |o| {
                     format!(
                         "{} {}",
                         o.planned.offer.instance_type,
@@ -179,7 +181,7 @@ pub fn show(ctx: &Context, job: &str, json: bool) -> Result<ExitCode> {
                 }),
                 offer
                     .as_ref()
-                    .map_or("?", |o| if o.planned.offer.spot { "yes" } else { "no" })
+                    .map_or("-", |o| if o.planned.offer.spot { "yes" } else { "no" })
                     .into(),
                 table::money(Some(a.price_per_hour.as_usd())),
                 a.step.to_string(),

@@ -56,6 +56,35 @@ pub async fn insert(
     Ok(())
 }
 
+/// A job's one run on a backend holding its own machines, recorded ended.
+pub async fn insert_finished(
+    conn: &mut SqliteConnection,
+    id: &JobId,
+    run: &crate::model::FinishedRun,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let cause = serde_json::to_string(&run.cause).expect("a cause serialises");
+    sqlx::query(
+        "INSERT INTO attempts (job_id, attempt, backend, offer, lease, step,
+                               price_per_hour_micros, created_at, job_started_at,
+                               job_ended_at, gone_at, cause, updated_at)
+         VALUES (?1, 1, ?2, ?3, ?2, 'ended', ?4, ?5, ?5, ?6, ?6, ?7, ?8)
+         ON CONFLICT (job_id, attempt) DO NOTHING",
+    )
+    .bind(id.as_str())
+    .bind(&run.backend)
+    .bind(run.offer.to_string())
+    .bind(run.price_per_hour.0)
+    .bind(run.started_at_ms)
+    .bind(run.ended_at_ms)
+    .bind(cause)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| StoreError::db(format!("record the run of job {id}"), e))?;
+    Ok(())
+}
+
 pub async fn get(
     conn: &mut SqliteConnection,
     id: &JobId,

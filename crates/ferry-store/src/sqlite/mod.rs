@@ -14,8 +14,8 @@ pub use migrate::SCHEMA_VERSION;
 
 use crate::error::StoreError;
 use crate::model::{
-    Attempt, AttemptPatch, BookedEntry, JobEvent, JobFilter, JobMove, JobPatch, JobRecord,
-    LedgerEntry, LedgerFilter, NewAttempt, NewJob,
+    Attempt, AttemptPatch, BookedEntry, FinishedRun, JobEvent, JobFilter, JobMove, JobPatch,
+    JobRecord, LedgerEntry, LedgerFilter, NewAttempt, NewJob,
 };
 use crate::store::Store;
 use crate::validate;
@@ -272,6 +272,34 @@ impl Store for SqliteStore {
         if let Some(charge) = charge {
             ledger::book(&mut tx, charge, to, now).await?;
         }
+        commit(tx, op).await?;
+        Ok(record)
+    }
+
+    async fn finish_run(
+        &self,
+        id: &JobId,
+        to: JobState,
+        patch: &JobPatch,
+        detail: &str,
+        charge: Option<&LedgerEntry>,
+        run: &FinishedRun,
+    ) -> Result<JobRecord, StoreError> {
+        if !to.is_terminal() {
+            return Err(StoreError::NotTerminal { id: id.clone(), to });
+        }
+        validate::patch(id, patch, detail)?;
+        if let Some(charge) = charge {
+            validate::ledger_entry(charge)?;
+        }
+        let op = || format!("finish job {id} as {to}");
+        let now = self.now();
+        let mut tx = self.begin(op).await?;
+        let record = jobs::transition(&mut tx, id, to, patch, detail, now).await?;
+        if let Some(charge) = charge {
+            ledger::book(&mut tx, charge, to, now).await?;
+        }
+        attempts::insert_finished(&mut tx, id, run, now).await?;
         commit(tx, op).await?;
         Ok(record)
     }
