@@ -1,11 +1,12 @@
 //! `ferry`: a thin binary over Ferry's library crates.
 
-mod backends;
 mod cli;
 mod client;
 mod cmd;
-mod context;
 mod table;
+
+// The registry and the context live in their own crate, shared with the server.
+use ferry_registry::{backends, context};
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -25,7 +25,9 @@ pub fn run(ctx: &Context, command: &ServerCommand) -> Result<ExitCode> {
                 remote_poll: remote_poll()?,
                 rented: crate::backends::rented(ctx)?,
                 // Placement is decided here, with this server's config and backends.
-                planner: Some(super::launch::planner(crate::context::Context::load()?)),
+                planner: Some(ferry_registry::place::planner(
+                    crate::context::Context::load()?,
+                )),
             };
             let catalog = ctx.catalog()?;
             let control = ctx.paths.data_dir.join("ssh");

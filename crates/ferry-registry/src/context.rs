@@ -1,7 +1,7 @@
 //! What every command needs: paths, config, today's date, and the catalog assembled from
 //! the embedded snapshot, refresh caches, the user's files and owned hardware.
 
-use anyhow::{Context as _, Result};
+use crate::error::{RegistryError, Result};
 use ferry_catalog::offer::Origin;
 use ferry_catalog::{Catalog, Date};
 use ferry_config::{Config, KNOWN_PROVIDERS, Paths};
@@ -45,11 +45,12 @@ impl Context {
             }
         }
         for file in &self.config.catalog.files {
-            let text = std::fs::read_to_string(file).with_context(|| {
-                format!(
+            let text = std::fs::read_to_string(file).map_err(|source| RegistryError::Io {
+                what: format!(
                     "reading offer file {} (config catalog.files)",
                     file.display()
-                )
+                ),
+                source,
             })?;
             catalog.add_file(&text, Origin::File(file.display().to_string()));
         }
@@ -85,7 +86,9 @@ impl Context {
 /// Today's date (UTC). `FERRY_TODAY=YYYY-MM-DD` pins it, for reproducible reports and tests.
 pub fn today() -> Result<Date> {
     if let Ok(s) = std::env::var("FERRY_TODAY") {
-        return s.parse().with_context(|| "FERRY_TODAY");
+        return s
+            .parse()
+            .map_err(|e| RegistryError::invalid(format!("FERRY_TODAY: {e}")));
     }
     Ok(Date::from_days_since_epoch(
         ferry_job::now_ms().div_euclid(86_400_000),

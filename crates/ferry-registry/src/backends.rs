@@ -4,7 +4,7 @@
 //! so they agree on ids, GPUs and limits.
 
 use crate::context::Context;
-use anyhow::{Result, anyhow, bail};
+use crate::error::{RegistryError, Result};
 use ferry_backend::slurm::backend::{Site, SlurmBackend};
 use ferry_backend::slurm::script::GpuFlag;
 use ferry_backend::ssh::SshBackend;
@@ -166,7 +166,7 @@ pub fn remotes(ctx: &Context, catalog: &Catalog) -> Result<Vec<Remote>> {
         let Some(host) = &m.host else { continue };
         let gpu = table
             .resolve_one(&m.gpu)
-            .map_err(|e| anyhow!("owned {}: gpu: {e}", m.name))?;
+            .map_err(|e| RegistryError::invalid(format!("owned {}: gpu: {e}", m.name)))?;
         out.push(Remote::Ssh {
             machine: Box::new(m.clone()),
             transport: transport(ctx, host, &m.name)?,
@@ -225,13 +225,15 @@ fn cluster_gpus(
     let gpu = match &a.gpu {
         Some(g) => table
             .resolve_one(g)
-            .map_err(|e| anyhow!("academic {}: gpu: {e}", a.cluster))?,
+            .map_err(|e| RegistryError::invalid(format!("academic {}: gpu: {e}", a.cluster)))?,
         None => match from_catalog {
             Some((g, _)) => g,
-            None => bail!(
-                "academic {}: the catalog has no GPU nodes for this cluster; set gpu and gpus_per_node",
-                a.cluster
-            ),
+            None => {
+                return Err(RegistryError::invalid(format!(
+                    "academic {}: the catalog has no GPU nodes for this cluster; set gpu and gpus_per_node",
+                    a.cluster
+                )));
+            }
         },
     };
     let per_node = a
@@ -258,7 +260,7 @@ fn transport(ctx: &Context, host: &str, what: &str) -> Result<Transport> {
         },
         None => {
             if host.trim().is_empty() {
-                bail!("{what}: host is empty");
+                return Err(RegistryError::invalid(format!("{what}: host is empty")));
             }
             SshTarget {
                 name: host.to_string(),
@@ -349,7 +351,7 @@ pub fn rented(ctx: &Context) -> Result<Option<ferry_scheduler::rented::Rented>> 
         return Ok(None);
     }
     let data = &ctx.paths.data_dir;
-    let keys = ferry_cloud::keys::ensure(&data.join("keys")).map_err(|e| anyhow!("{e}"))?;
+    let keys = ferry_cloud::keys::ensure(&data.join("keys")).map_err(RegistryError::Invalid)?;
     let mut backends = std::collections::HashMap::new();
     for (kind, settings, key) in providers.ready {
         let mut config =
@@ -377,14 +379,15 @@ pub fn rented(ctx: &Context) -> Result<Option<ferry_scheduler::rented::Rented>> 
         );
     }
     let control = data.join("ssh");
-    std::fs::create_dir_all(&control)?;
+    std::fs::create_dir_all(&control).map_err(|source| RegistryError::Io {
+        what: format!("creating {}", control.display()),
+        source,
+    })?;
     let secs = |var: &str, default: Duration| -> Result<Duration> {
         match std::env::var(var) {
-            Ok(v) => {
-                Ok(Duration::from_secs(v.trim().parse().map_err(|_| {
-                    anyhow!("{var}: '{v}' is not a number of seconds")
-                })?))
-            }
+            Ok(v) => Ok(Duration::from_secs(v.trim().parse().map_err(|_| {
+                RegistryError::invalid(format!("{var}: '{v}' is not a number of seconds"))
+            })?)),
             Err(_) => Ok(default),
         }
     };
