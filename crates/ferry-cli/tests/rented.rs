@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// The fake providers, served from this process for as long as the value lives.
 struct Cloud {
-    _rt: tokio::runtime::Runtime,
+    rt: tokio::runtime::Runtime,
     url: String,
     world: Shared,
 }
@@ -57,11 +57,7 @@ fn cloud() -> Cloud {
     world.authorized_keys = Some(support::sshd_dir().join("authorized_keys"));
     world.provisioning_ms = 300;
     let (url, world) = rt.block_on(ferry_fakecloud::serve(world, 0)).unwrap();
-    Cloud {
-        _rt: rt,
-        url,
-        world,
-    }
+    Cloud { rt, url, world }
 }
 
 impl Cloud {
@@ -367,7 +363,7 @@ fn a_preempted_spot_instance_goes_back_to_the_queue_and_each_attempt_is_charged(
     assert_eq!(tried[0]["cause"]["cause"], "preempted");
     assert_eq!(tried[1]["cause"]["cause"], "exited");
     assert!(logs(&env, &id).contains("attempt 2"));
-    let ledger: Vec<Value> = ledger_entries(&env, &id);
+    let ledger: Vec<Value> = ledger_entries(&cloud, &env, &id);
     for n in [1, 2] {
         assert!(
             ledger
@@ -379,24 +375,26 @@ fn a_preempted_spot_instance_goes_back_to_the_queue_and_each_attempt_is_charged(
     settled(&env, &cloud);
 }
 
-fn ledger_entries(env: &Env, id: &str) -> Vec<Value> {
-    // The ledger as the server has it, through the client's own view of one job's cost.
-    let v = env.json(&["cost", "--by", "job"]);
-    assert!(v["total_micros"].as_i64().is_some());
+/// The ledger's entries for one job, as the server's API gives them (`GET /v1/ledger`).
+fn ledger_entries(cloud: &Cloud, env: &Env, id: &str) -> Vec<Value> {
     let data: Value =
         serde_json::from_str(&std::fs::read_to_string(env.path("data/server.json")).unwrap())
             .unwrap();
     let token = std::fs::read_to_string(env.path("data/server.token")).unwrap();
-    let out = std::process::Command::new("curl")
-        .args([
-            "-fsS",
-            "-H",
-            &format!("Authorization: Bearer {}", token.trim()),
-            &format!("http://{}/v1/ledger", data["addr"].as_str().unwrap()),
-        ])
-        .output()
-        .unwrap();
-    let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let url = format!("http://{}/v1/ledger", data["addr"].as_str().unwrap());
+    let all: Vec<Value> = cloud.rt.block_on(async {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
     all.into_iter().filter(|e| e["job_id"] == id).collect()
 }
 
@@ -523,27 +521,27 @@ fn the_sweep_ends_orphans_with_ferrys_tag_and_leaves_the_rest_alone() {
         .unwrap()
         .to_string();
     let mark = lease.split('-').nth(1).unwrap().to_string();
+    // Instances made behind Ferry's back, straight in the fake's world.
     let plant = |name: &str| {
-        let body = serde_json::json!({"provider": "runpod", "name": name});
-        let url = format!("{}/_fake/plant", cloud.url);
-        let out = std::process::Command::new("curl")
-            .args([
-                "-fsS",
-                "-X",
-                "POST",
-                "-H",
-                "content-type: application/json",
-                "-d",
-            ])
-            .arg(body.to_string())
-            .arg(url)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"]
-            .as_str()
+        cloud
+            .world
+            .lock()
             .unwrap()
-            .to_string()
+            .create(ferry_fakecloud::world::NewInstance {
+                provider: "runpod",
+                name: name.to_string(),
+                instance_type: "NVIDIA A40".into(),
+                region: "planted".into(),
+                gpu_count: 1,
+                price_per_hour: 0.5,
+                spot: false,
+                billing: ferry_cloud::Billing::PER_SECOND,
+                storage_per_hour: 0.0,
+                public_key: None,
+                env: Default::default(),
+            })
+            .unwrap()
+            .id
     };
     let orphan = plant(&format!("ferry-{mark}-j-00000000000000a1-a1"));
     let untagged = plant("my-notebook");
