@@ -31,19 +31,15 @@ fn offer(gpu: &str, price: f64) -> PlannedOffer {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_machine_that_never_gets_ready_is_given_up_at_the_timeout_and_the_job_fails_over() {
-    let mut world = World::new(
-        "k",
-        SshTarget {
-            host: "127.0.0.1".into(),
-            port: 9,
-            user: "nobody".into(),
-        },
-    );
-    // Provisioning outlasts the test by far: only the clock can end the wait.
-    world.provisioning_ms = 3_600_000;
-    let (url, world) = ferry_fakecloud::serve(world, 0).await.unwrap();
+/// A scheduler renting from RunPod at `config`, on a hand-moved clock shared with its store.
+struct Rig {
+    s: Scheduler,
+    store: Arc<SqliteStore>,
+    clock: ManualClock,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig(config: ProviderConfig) -> Rig {
     let clock = ManualClock::at(ferry_job::now_ms());
     let store_clock = clock.clone();
     let store = Arc::new(
@@ -53,8 +49,6 @@ async fn a_machine_that_never_gets_ready_is_given_up_at_the_timeout_and_the_job_
             .with_clock(move || ferry_job::Clock::now_ms(&store_clock)),
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut config = ProviderConfig::new(ProviderKind::Runpod, ApiKey::new("k"));
-    config.base_url = format!("{url}/runpod");
     let mut backends = std::collections::HashMap::new();
     backends.insert(
         "runpod".to_string(),
@@ -76,10 +70,6 @@ async fn a_machine_that_never_gets_ready_is_given_up_at_the_timeout_and_the_job_
         vec![],
         Arc::new(clock.clone()),
     );
-    let timeouts = Timeouts {
-        provision: Duration::from_secs(20 * 60),
-        ssh: Duration::from_secs(10 * 60),
-    };
     s.set_rented(Rented {
         backends,
         access: SshAccess {
@@ -88,42 +78,80 @@ async fn a_machine_that_never_gets_ready_is_given_up_at_the_timeout_and_the_job_
             known_hosts: dir.path().join("known_hosts"),
             control_dir: None,
         },
-        timeouts,
+        timeouts: Timeouts {
+            provision: Duration::from_secs(20 * 60),
+            ssh: Duration::from_secs(10 * 60),
+        },
         log_dir: dir.path().join("logs"),
         disk_gb: 10,
     });
-    let payload = JobPayload {
-        gpus: 1,
-        gpu: None,
-        workdir: None,
-        envs: Default::default(),
-        setup: None,
-        run: "true".into(),
-        estimated_hours: None,
-        plan: vec![
-            offer("NVIDIA A40", 0.4),
-            offer("NVIDIA GeForce RTX 4090", 0.69),
-        ],
-        max_restarts: 0,
-        retry_until_up_s: None,
-        disk_gb: None,
-    };
-    let id = s.new_id();
-    s.submit(NewJob {
+    Rig {
+        s,
+        store,
+        clock,
+        _dir: dir,
+    }
+}
+
+/// Submits a job renting along `plan`.
+async fn submit(r: &Rig, plan: Vec<PlannedOffer>) -> ferry_job::JobId {
+    let id = r.s.new_id();
+    r.s.submit(NewJob {
         id: id.clone(),
-        name: "slow".into(),
-        task: payload.to_value(),
+        name: "rented".into(),
+        task: JobPayload {
+            gpus: 1,
+            gpu: None,
+            workdir: None,
+            envs: Default::default(),
+            setup: None,
+            run: "true".into(),
+            estimated_hours: None,
+            plan,
+            max_restarts: 0,
+            retry_until_up_s: None,
+            disk_gb: None,
+        }
+        .to_value(),
         placement: Placement {
             backend: "runpod".into(),
             provider: "gpu-cloud".into(),
             offer: "test".into(),
             price_per_hour: Micros(400_000),
         },
-        submitted_at_ms: ferry_job::Clock::now_ms(&clock),
+        submitted_at_ms: ferry_job::Clock::now_ms(&r.clock),
         max_runtime_s: None,
     })
     .await
     .unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_that_never_gets_ready_is_given_up_at_the_timeout_and_the_job_fails_over() {
+    let mut world = World::new(
+        "k",
+        SshTarget {
+            host: "127.0.0.1".into(),
+            port: 9,
+            user: "nobody".into(),
+        },
+    );
+    // Provisioning outlasts the test by far: only the clock can end the wait.
+    world.provisioning_ms = 3_600_000;
+    let (url, world) = ferry_fakecloud::serve(world, 0).await.unwrap();
+    let mut config = ProviderConfig::new(ProviderKind::Runpod, ApiKey::new("k"));
+    config.base_url = format!("{url}/runpod");
+    let r = rig(config).await;
+    let (s, store, clock) = (&r.s, &r.store, &r.clock);
+    let id = submit(
+        &r,
+        vec![
+            offer("NVIDIA A40", 0.4),
+            offer("NVIDIA GeForce RTX 4090", 0.69),
+        ],
+    )
+    .await;
     s.tick().await.unwrap(); // attempt 1: quote, create
     s.tick().await.unwrap(); // provisioning
     let a = &store.attempts(&id).await.unwrap()[0];
@@ -173,15 +201,6 @@ async fn a_machine_that_never_gets_ready_is_given_up_at_the_timeout_and_the_job_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_provider_is_said_on_the_attempt_then_given_up_on() {
-    let clock = ManualClock::at(ferry_job::now_ms());
-    let store_clock = clock.clone();
-    let store = Arc::new(
-        SqliteStore::open_in_memory()
-            .await
-            .unwrap()
-            .with_clock(move || ferry_job::Clock::now_ms(&store_clock)),
-    );
-    let dir = tempfile::tempdir().unwrap();
     // Nothing listens on port 9 of this host.
     let mut config = ProviderConfig::new(ProviderKind::Runpod, ApiKey::new("k"));
     config.base_url = "http://127.0.0.1:9/runpod".into();
@@ -191,68 +210,9 @@ async fn an_unreachable_provider_is_said_on_the_attempt_then_given_up_on() {
         max_backoff: Duration::from_millis(1),
         max_retry_after: Duration::from_secs(1),
     };
-    let mut backends = std::collections::HashMap::new();
-    backends.insert(
-        "runpod".to_string(),
-        RentedBackend {
-            provider: ProviderKind::Runpod.build(config),
-            ssh_override: None,
-            image: None,
-            disk_gb: None,
-        },
-    );
-    let local = ferry_backend::local::LocalBackend::new(
-        dir.path().to_path_buf(),
-        ferry_backend::gpu::declared(0, "none", 0.0),
-        vec!["true".into()],
-    );
-    let mut s = Scheduler::new(
-        store.clone(),
-        Arc::new(local),
-        vec![],
-        Arc::new(clock.clone()),
-    );
-    s.set_rented(Rented {
-        backends,
-        access: SshAccess {
-            private_key: dir.path().join("none"),
-            public_key: "ssh-ed25519 AAAA test".into(),
-            known_hosts: dir.path().join("known_hosts"),
-            control_dir: None,
-        },
-        timeouts: Timeouts::default(),
-        log_dir: dir.path().join("logs"),
-        disk_gb: 10,
-    });
-    let id = s.new_id();
-    s.submit(NewJob {
-        id: id.clone(),
-        name: "nowhere".into(),
-        task: JobPayload {
-            gpus: 1,
-            gpu: None,
-            workdir: None,
-            envs: Default::default(),
-            setup: None,
-            run: "true".into(),
-            estimated_hours: None,
-            plan: vec![offer("NVIDIA A40", 0.4)],
-            max_restarts: 0,
-            retry_until_up_s: None,
-            disk_gb: None,
-        }
-        .to_value(),
-        placement: Placement {
-            backend: "runpod".into(),
-            provider: "gpu-cloud".into(),
-            offer: "test".into(),
-            price_per_hour: Micros(400_000),
-        },
-        submitted_at_ms: ferry_job::Clock::now_ms(&clock),
-        max_runtime_s: None,
-    })
-    .await
-    .unwrap();
+    let r = rig(config).await;
+    let (s, store, clock) = (&r.s, &r.store, &r.clock);
+    let id = submit(&r, vec![offer("NVIDIA A40", 0.4)]).await;
     let tick = s.tick().await.unwrap();
     assert!(!tick.errors.is_empty());
     let a = &store.attempts(&id).await.unwrap()[0];

@@ -120,6 +120,44 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
+    /// A job's end: the transition to a final state, its charge and (for a run on a backend
+    /// holding its own machines) its attempt row, in one transaction.
+    async fn end_job(
+        &self,
+        id: &JobId,
+        to: JobState,
+        patch: &JobPatch,
+        detail: &str,
+        charge: Option<&LedgerEntry>,
+        run: Option<&FinishedRun>,
+    ) -> Result<JobRecord, StoreError> {
+        if !to.is_terminal() {
+            return Err(StoreError::NotTerminal { id: id.clone(), to });
+        }
+        validate::patch(id, patch, detail)?;
+        if let Some(charge) = charge {
+            validate::ledger_entry(charge)?;
+            if &charge.job_id != id {
+                return Err(StoreError::invalid(
+                    id,
+                    format!("the charge is for another job, {}", charge.job_id),
+                ));
+            }
+        }
+        let op = || format!("finish job {id} as {to}");
+        let now = self.now();
+        let mut tx = self.begin(op).await?;
+        let record = jobs::transition(&mut tx, id, to, patch, detail, now).await?;
+        if let Some(charge) = charge {
+            ledger::book(&mut tx, charge, to, now).await?;
+        }
+        if let Some(run) = run {
+            attempts::insert_finished(&mut tx, id, run, now).await?;
+        }
+        commit(tx, op).await?;
+        Ok(record)
+    }
+
     fn label(&self) -> String {
         self.path
             .as_ref()
@@ -252,28 +290,7 @@ impl Store for SqliteStore {
         detail: &str,
         charge: Option<&LedgerEntry>,
     ) -> Result<JobRecord, StoreError> {
-        if !to.is_terminal() {
-            return Err(StoreError::NotTerminal { id: id.clone(), to });
-        }
-        validate::patch(id, patch, detail)?;
-        if let Some(charge) = charge {
-            validate::ledger_entry(charge)?;
-            if &charge.job_id != id {
-                return Err(StoreError::invalid(
-                    id,
-                    format!("the charge is for another job, {}", charge.job_id),
-                ));
-            }
-        }
-        let op = || format!("finish job {id} as {to}");
-        let now = self.now();
-        let mut tx = self.begin(op).await?;
-        let record = jobs::transition(&mut tx, id, to, patch, detail, now).await?;
-        if let Some(charge) = charge {
-            ledger::book(&mut tx, charge, to, now).await?;
-        }
-        commit(tx, op).await?;
-        Ok(record)
+        self.end_job(id, to, patch, detail, charge, None).await
     }
 
     async fn finish_run(
@@ -285,23 +302,7 @@ impl Store for SqliteStore {
         charge: Option<&LedgerEntry>,
         run: &FinishedRun,
     ) -> Result<JobRecord, StoreError> {
-        if !to.is_terminal() {
-            return Err(StoreError::NotTerminal { id: id.clone(), to });
-        }
-        validate::patch(id, patch, detail)?;
-        if let Some(charge) = charge {
-            validate::ledger_entry(charge)?;
-        }
-        let op = || format!("finish job {id} as {to}");
-        let now = self.now();
-        let mut tx = self.begin(op).await?;
-        let record = jobs::transition(&mut tx, id, to, patch, detail, now).await?;
-        if let Some(charge) = charge {
-            ledger::book(&mut tx, charge, to, now).await?;
-        }
-        attempts::insert_finished(&mut tx, id, run, now).await?;
-        commit(tx, op).await?;
-        Ok(record)
+        self.end_job(id, to, patch, detail, charge, Some(run)).await
     }
 
     async fn install_mark(&self) -> Result<String, StoreError> {
