@@ -13,9 +13,11 @@
 #           ports FERRY_SLURMCTLD_PORT, FERRY_SLURMD_PORT, default 6817/6818)
 #   sshd/   an OpenSSH server on 127.0.0.1:${FERRY_SSHD_PORT:-2222} (sshd-up.sh, run as the
 #           current user, whom it logs in; `ssh -F $FERRY_TEST_SSHD_DIR/ssh_config ferry-test`)
-# and exports FERRY_TEST_SLURM_DIR, SLURM_CONF (its slurm.conf) and FERRY_TEST_SSHD_DIR to the
-# tests. Both are stopped on exit (slurm-down.sh, sshd-down.sh), whether the tests pass or not;
-# the script's exit code stays the tests'.
+#   moto/   an AWS emulator (moto, from PyPI, in a virtualenv under moto/venv) on
+#           127.0.0.1:${FERRY_MOTO_PORT:-5000} (moto-up.sh), for the AWS EC2 provider
+# and exports FERRY_TEST_SLURM_DIR, SLURM_CONF (its slurm.conf), FERRY_TEST_SSHD_DIR and
+# FERRY_TEST_MOTO_URL to the tests. All are stopped on exit (slurm-down.sh, sshd-down.sh,
+# moto-down.sh), whether the tests pass or not; the script's exit code stays the tests'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,8 +64,10 @@ SERVICES=${FERRY_TEST_SERVICES:-/tmp/ferry-test-services}
 export FERRY_TEST_SLURM_DIR=$SERVICES/slurm
 export FERRY_TEST_SSHD_DIR=$SERVICES/sshd
 export SLURM_CONF=$FERRY_TEST_SLURM_DIR/slurm.conf
+MOTO_DIR=$SERVICES/moto
 stop_services() {
     log "stopping services"
+    scripts/services/moto-down.sh "$MOTO_DIR" || true
     scripts/services/sshd-down.sh "$FERRY_TEST_SSHD_DIR" || true
     svc_as_root scripts/services/slurm-down.sh "$FERRY_TEST_SLURM_DIR" || true
 }
@@ -83,6 +87,12 @@ t0=$(svc_now)
 # As the current user, not root: the tests log in as the user who owns the client keys.
 scripts/services/sshd-up.sh "$FERRY_TEST_SSHD_DIR"
 echo "sshd started in $(svc_elapsed "$t0") s: $FERRY_TEST_SSHD_DIR (ssh -F $FERRY_TEST_SSHD_DIR/ssh_config ferry-test)"
+
+log "services: moto"
+t0=$(svc_now)
+scripts/services/moto-up.sh "$MOTO_DIR"
+. "$MOTO_DIR/env.sh"
+echo "moto started in $(svc_elapsed "$t0") s: $FERRY_TEST_MOTO_URL"
 
 log "tests"
 if need_cmd cargo-nextest; then

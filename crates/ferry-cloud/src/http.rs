@@ -65,16 +65,32 @@ pub struct Refusal {
     pub body: String,
 }
 
+/// Where a short-lived bearer token comes from (an OAuth token endpoint: Google's for a
+/// service account, Microsoft Entra ID's for a service principal). The source caches its
+/// token and fetches a new one before it expires; [`Api`] asks it before every request.
+#[async_trait::async_trait]
+pub trait TokenSource: Send + Sync {
+    async fn token(&self) -> Result<ApiKey, CloudError>;
+}
+
+/// How a request proves who it is.
+enum Auth {
+    /// A fixed key as a bearer header (most providers).
+    Bearer(ApiKey),
+    /// A fixed key as `?api_key=` (RunPod's GraphQL).
+    Query(ApiKey),
+    /// A token from a [`TokenSource`], as a bearer header.
+    Token(std::sync::Arc<dyn TokenSource>),
+}
+
 /// A provider's REST API.
 pub struct Api {
     provider: &'static str,
     base: String,
-    key: ApiKey,
+    auth: Auth,
     client: reqwest::Client,
     retry: RetryPolicy,
     calls: AtomicU64,
-    /// Send the key as `?api_key=` instead of a bearer header (RunPod's GraphQL).
-    key_in_query: bool,
 }
 
 impl Api {
@@ -82,7 +98,7 @@ impl Api {
         Api {
             provider,
             base: base.trim_end_matches('/').to_string(),
-            key,
+            auth: Auth::Bearer(key),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .connect_timeout(Duration::from_secs(10))
@@ -91,8 +107,18 @@ impl Api {
                 .expect("an HTTP client"),
             retry: RetryPolicy::default(),
             calls: AtomicU64::new(0),
-            key_in_query: false,
         }
+    }
+
+    /// An API whose bearer token comes from `tokens` (OAuth), asked before each request.
+    pub fn with_tokens(
+        provider: &'static str,
+        base: &str,
+        tokens: std::sync::Arc<dyn TokenSource>,
+    ) -> Api {
+        let mut api = Api::new(provider, base, ApiKey::new(""));
+        api.auth = Auth::Token(tokens);
+        api
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Api {
@@ -101,7 +127,9 @@ impl Api {
     }
 
     pub fn key_in_query(mut self) -> Api {
-        self.key_in_query = true;
+        if let Auth::Bearer(k) = self.auth {
+            self.auth = Auth::Query(k);
+        }
         self
     }
 
@@ -215,10 +243,10 @@ impl Api {
     ) -> Result<(u16, String, Option<Duration>), CloudError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let mut req = self.client.request(method.clone(), url);
-        req = if self.key_in_query {
-            req.query(&[("api_key", self.key.expose())])
-        } else {
-            req.bearer_auth(self.key.expose())
+        req = match &self.auth {
+            Auth::Query(k) => req.query(&[("api_key", k.expose())]),
+            Auth::Bearer(k) => req.bearer_auth(k.expose()),
+            Auth::Token(source) => req.bearer_auth(source.token().await?.expose()),
         };
         if let Some(b) = body {
             req = req.json(b);
@@ -267,10 +295,16 @@ impl Api {
             }),
         };
         let message = match kind {
-            ErrorKind::Auth => format!(
-                "the API key was refused (HTTP {}): check [providers.{}] api_key or its environment variable: {words}",
-                r.status, self.provider
-            ),
+            ErrorKind::Auth => match self.auth {
+                Auth::Token(_) => format!(
+                    "the access token was refused (HTTP {}): check [providers.{}]'s credentials and their roles: {words}",
+                    r.status, self.provider
+                ),
+                _ => format!(
+                    "the API key was refused (HTTP {}): check [providers.{}] api_key or its environment variable: {words}",
+                    r.status, self.provider
+                ),
+            },
             ErrorKind::RateLimited => format!("rate limited (HTTP 429): {words}"),
             _ => format!("HTTP {}: {words}", r.status),
         };

@@ -27,5 +27,6 @@ pub use http::ApiKey;
 pub use names::LeaseName;
 pub use provider::{
     CreateRequest, Endpoint, Guard, Instance, InstanceId, InstanceState, OfferRef, Provider, Quote,
+    ZonePrice,
 };
-pub use providers::ProviderKind;
+pub use providers::{Account, ProviderKind};

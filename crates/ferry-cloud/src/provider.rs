@@ -2,7 +2,7 @@
 //! give one back. Nothing here knows about jobs beyond the lease name.
 
 use crate::billing::Billing;
-use crate::error::CloudError;
+use crate::error::{CloudError, ErrorKind};
 use crate::names::LeaseName;
 use crate::providers::ProviderKind;
 use async_trait::async_trait;
@@ -92,6 +92,9 @@ pub struct OfferRef {
     pub max_price_per_hour: Option<f64>,
     /// Secure or Community Cloud, where the provider has both (RunPod).
     pub tier: Option<String>,
+    /// vCPUs of the machine type, from the catalog: the hyperscalers' quotas count vCPUs.
+    #[serde(default)]
+    pub vcpus: Option<u32>,
 }
 
 /// What a live re-check of an offer found, just before creating.
@@ -166,6 +169,33 @@ pub trait Provider: Send + Sync {
         Ok(None)
     }
 
+    /// The current spot price of each instance type in each zone of `region`, where the
+    /// provider publishes them live (AWS's `DescribeSpotPriceHistory`); `ferry catalog
+    /// refresh` puts them next to the list prices.
+    async fn spot_prices(
+        &self,
+        _region: &str,
+        _instance_types: &[String],
+    ) -> Result<Vec<ZonePrice>, CloudError> {
+        Err(CloudError::new(
+            self.kind().id(),
+            ErrorKind::Refused,
+            "no live spot price API",
+        ))
+    }
+
     /// API calls made so far (for the benchmarks' calls-per-job figure).
     fn calls(&self) -> u64;
+}
+
+/// One zone's live spot price for one instance type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ZonePrice {
+    pub region: String,
+    /// The availability zone (`us-east-1a`).
+    pub zone: String,
+    pub instance_type: String,
+    pub usd_per_hour: f64,
+    /// When the provider set it (RFC 3339), as it says.
+    pub since: String,
 }

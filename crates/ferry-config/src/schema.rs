@@ -124,10 +124,42 @@ pub struct ProviderSettings {
     /// Reach every rented machine at `user@host:port` instead of the address the provider
     /// gives (a tunnel or a bastion); the provider's address is still recorded.
     pub ssh_override: Option<String>,
+    /// AWS: the profile of `~/.aws/config` to use (else the SDK's chain: `AWS_PROFILE`,
+    /// the environment's keys, the default profile, SSO).
+    pub profile: Option<String>,
+    /// Google Cloud: the service-account key file (else `GOOGLE_APPLICATION_CREDENTIALS`).
+    pub credentials_file: Option<PathBuf>,
+    /// Google Cloud: the project (else the key file's `project_id`).
+    pub project: Option<String>,
+    /// Azure: the service principal's tenant (else `AZURE_TENANT_ID`).
+    pub tenant_id: Option<String>,
+    /// Azure: the service principal's application id (else `AZURE_CLIENT_ID`).
+    pub client_id: Option<String>,
+    /// Azure: the service principal's secret (else `AZURE_CLIENT_SECRET`).
+    pub client_secret: Option<String>,
+    /// Azure: the subscription to rent in (else `AZURE_SUBSCRIPTION_ID`).
+    pub subscription_id: Option<String>,
+    /// Azure: the resource group Ferry's machines and network live in (`ferry` when unset;
+    /// made when missing).
+    pub resource_group: Option<String>,
+    /// Google Cloud and Azure: the OAuth token endpoint, when not the provider's own (a
+    /// test server).
+    pub token_endpoint: Option<String>,
+    /// AWS: the Service Quotas endpoint, when not AWS's own (a test server); the EC2 API's
+    /// is `api_endpoint`.
+    pub quotas_endpoint: Option<String>,
 }
 
 /// Providers Ferry can rent machines from (`launch = true`).
-pub const RENTABLE_PROVIDERS: &[&str] = &["runpod", "lambda", "vastai", "paperspace"];
+pub const RENTABLE_PROVIDERS: &[&str] = &[
+    "runpod",
+    "lambda",
+    "vastai",
+    "paperspace",
+    "aws",
+    "gcp",
+    "azure",
+];
 
 /// `user@host:port`, as `ssh_override` is written.
 pub fn parse_ssh_address(s: &str) -> Option<(String, String, u16)> {
@@ -570,6 +602,9 @@ impl Config {
         for p in c.providers.values_mut() {
             if let Some(k) = &p.api_key {
                 p.api_key = Some(mask_secret(k));
+            }
+            if let Some(k) = &p.client_secret {
+                p.client_secret = Some(mask_secret(k));
             }
         }
         c

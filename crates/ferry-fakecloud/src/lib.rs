@@ -1,6 +1,7 @@
 //! A fake of the rented-GPU providers, for tests and benchmarks: one HTTP server that
 //! answers each provider's API under its own prefix (`/runpod`, `/lambda`, `/vastai`,
-//! `/paperspace`) with payloads shaped like the provider's documented responses (the
+//! `/paperspace`, `/gcp`, `/azure`; and AWS Service Quotas' `GetServiceQuota` under
+//! `/aws-quotas`, which moto does not answer for EC2) with payloads shaped like the provider's documented responses (the
 //! fixtures in `crates/ferry-cloud/fixtures/` are the same shapes), so Ferry's real client
 //! code is what talks to it.
 //!
@@ -18,6 +19,9 @@
 //! Control and inspection live under `/_fake/` (see [`admin`]).
 
 pub mod admin;
+pub mod aws_quotas;
+pub mod azure;
+pub mod gcp;
 pub mod lambda;
 pub mod paperspace;
 pub mod render;
@@ -39,6 +43,9 @@ pub fn router(world: Shared) -> axum::Router {
         .nest("/lambda", lambda::routes())
         .nest("/vastai", vastai::routes())
         .nest("/paperspace", paperspace::routes())
+        .nest("/gcp", gcp::routes())
+        .nest("/azure", azure::routes())
+        .merge(aws_quotas::routes())
         .nest("/_fake", admin::routes())
         .with_state(world)
 }

@@ -38,6 +38,15 @@ pub struct Faults {
     /// Live prices are the expected price times this (1 when unset): above `max_price`,
     /// the quote is refused.
     pub live_price_factor: Option<f64>,
+    /// The account's GPU quota per region and GPU family, where the provider has quotas
+    /// (Google Cloud, Azure; AWS's comes from moto or the test): the quota endpoints report
+    /// it as the limit, with the GPUs of live instances as the usage, and a create that
+    /// would pass it is refused the provider's way. Unset: plenty.
+    pub gpu_quota: Option<u32>,
+    /// AWS Service Quotas values by quota code (`L-DB2E81BA` → 64.0 vCPUs): `/aws-quotas`
+    /// answers `GetServiceQuota` with them, and a code not set with
+    /// `NoSuchResourceException`, as AWS does for a quota it does not know.
+    pub aws_quotas: BTreeMap<String, f64>,
 }
 
 /// Where a fake instance is in its life.
@@ -154,6 +163,9 @@ pub struct World {
     pub instances: Vec<FakeInstance>,
     /// Requests answered, by provider.
     pub calls: BTreeMap<String, u64>,
+    /// Access tokens the fake's OAuth token endpoints issued (Google's, Entra ID's): the
+    /// gate accepts these as well as `api_key`.
+    pub issued_tokens: std::collections::BTreeSet<String>,
     next_id: u64,
 }
 
@@ -186,6 +198,7 @@ impl World {
             faults: Faults::default(),
             instances: vec![],
             calls: BTreeMap::new(),
+            issued_tokens: Default::default(),
             next_id: 1,
         }
     }
@@ -204,10 +217,29 @@ impl World {
                 retry_after_s: self.faults.retry_after_s,
             });
         }
-        if key != Some(self.api_key.as_str()) {
-            return Err(Gate::Unauthorized);
+        match key {
+            Some(k) if k == self.api_key || self.issued_tokens.contains(k) => Ok(()),
+            _ => Err(Gate::Unauthorized),
         }
-        Ok(())
+    }
+
+    /// A new access token, accepted by the gate from now on (a token endpoint's answer).
+    pub fn issue_token(&mut self, provider: &str) -> String {
+        let token = format!("{provider}-token-{}-{}", now_ms(), self.issued_tokens.len() + 1);
+        self.issued_tokens.insert(token.clone());
+        token
+    }
+
+    /// GPUs of `provider`'s live instances in `region` whose type `family` says is of the
+    /// family (a quota's usage).
+    pub fn gpus_in_use(&self, provider: &str, region: &str, family: impl Fn(&str) -> bool) -> u32 {
+        let now = now_ms();
+        self.instances
+            .iter()
+            .filter(|i| i.provider == provider && i.region == region && family(&i.instance_type))
+            .filter(|i| i.phase(now) != Phase::Terminated)
+            .map(|i| i.gpu_count)
+            .sum()
     }
 
     /// Whether `instance_type` has capacity now.

@@ -32,6 +32,7 @@ fn offer(instance_type: &str, region: &str) -> OfferRef {
         expected_price_per_hour: 0.75,
         max_price_per_hour: None,
         tier: None,
+        vcpus: None,
     }
 }
 

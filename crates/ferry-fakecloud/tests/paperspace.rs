@@ -30,6 +30,7 @@ fn offer(machine_type: &str) -> OfferRef {
         expected_price_per_hour: 3.18,
         max_price_per_hour: Some(4.0),
         tier: None,
+        vcpus: None,
     }
 }
 

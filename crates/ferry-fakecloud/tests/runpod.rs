@@ -29,6 +29,7 @@ fn offer(gpu: &str, count: u32, spot: bool) -> OfferRef {
         expected_price_per_hour: 0.4 * f64::from(count),
         max_price_per_hour: None,
         tier: Some("secure".into()),
+        vcpus: None,
     }
 }
 

@@ -32,6 +32,7 @@ fn offer(spot: bool) -> OfferRef {
         expected_price_per_hour: 1.65,
         max_price_per_hour: None,
         tier: None,
+        vcpus: None,
     }
 }
 

@@ -79,6 +79,12 @@ pub struct Candidate {
     pub compute_usd: f64,
     pub egress_usd: f64,
     pub expected_usd: f64,
+    /// vCPUs of the machine type (catalog), where known: hyperscaler quotas count them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vcpus: Option<u32>,
+    /// What the provider charges per GB sent out of it (catalog), where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress_per_gb: Option<f64>,
     /// Expected wait before start (academic queues), hours.
     pub wait_hours: f64,
     pub source: String,
@@ -170,6 +176,8 @@ pub fn place(task: &Task, catalog: &Catalog, backends: &[EnabledBackend], now_un
                     compute_usd: 0.0,
                     egress_usd: 0.0,
                     expected_usd: 0.0,
+                    vcpus: None,
+                    egress_per_gb: None,
                     wait_hours: b.wait_hours.unwrap_or(0.0),
                     source: b.price_basis.clone(),
                     excluded: vec![],
@@ -270,6 +278,8 @@ fn from_offer(o: &Offer, catalog: &Catalog, count: u32, spot: bool, hours: f64) 
         compute_usd: 0.0,
         egress_usd: 0.0,
         expected_usd: 0.0,
+        vcpus: o.vcpus.filter(|v| *v >= 1.0).map(|v| v.round() as u32),
+        egress_per_gb: o.egress_per_gb,
         wait_hours: o.queue_wait_h.unwrap_or(0.0),
         source: format!("{} ({})", o.source, o.as_of),
         excluded: vec![],
@@ -296,6 +306,34 @@ fn from_offer(o: &Offer, catalog: &Catalog, count: u32, spot: bool, hours: f64) 
     c
 }
 
+/// What sending the task's declared `outputs_gb` out of the provider costs, at the
+/// catalog's egress price; data read in is free at every provider Ferry prices (ingress is
+/// not charged), so `inputs_gb` adds nothing. An unknown price counts 0 and says so.
+fn egress_usd(c: &mut Candidate, task: &Task) -> f64 {
+    let gb = task.outputs_gb.unwrap_or(0.0);
+    if gb <= 0.0 {
+        return 0.0;
+    }
+    match c.egress_per_gb {
+        Some(per_gb) => {
+            c.notes.push(format!(
+                "egress: {gb} GB out at ${per_gb}/GB = ${:.2}",
+                gb * per_gb
+            ));
+            gb * per_gb
+        }
+        None if matches!(
+            c.category,
+            Category::GpuCloud | Category::Hyperscaler | Category::Decentralized
+        ) => {
+            c.notes
+                .push(format!("egress price unknown for {}: {gb} GB counted at $0", c.provider));
+            0.0
+        }
+        None => 0.0,
+    }
+}
+
 fn finish(
     c: &mut Candidate,
     task: &Task,
@@ -304,8 +342,7 @@ fn finish(
     deadline_h: Option<f64>,
 ) {
     c.compute_usd = c.price_per_hour * c.hours;
-    // Task files carry no data volumes yet: egress is counted as 0 and the plan says so.
-    c.egress_usd = 0.0;
+    c.egress_usd = egress_usd(c, task);
     c.expected_usd = c.compute_usd + c.egress_usd;
     if !task.categories.is_empty() && !task.categories.contains(&c.category) {
         c.excluded.push(format!(

@@ -14,8 +14,8 @@ mod runner;
 pub mod sources;
 
 pub use error::RefreshError;
-pub use rows::{CacheRow, write_cache};
-pub use runner::{Event, Fetched, Outcome, Request, Written, refresh};
+pub use rows::{CacheRow, with_spot_prices, write_cache};
+pub use runner::{Event, Fetched, Outcome, Request, SpotClient, Written, refresh};
 
 use std::fmt;
 use std::str::FromStr;

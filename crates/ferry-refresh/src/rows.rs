@@ -77,3 +77,36 @@ pub fn write_cache(path: &Path, text: &str) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     })
 }
+
+/// Puts the cheapest zone's live spot price on each row of `region` that has one, naming
+/// every zone's price in its notes; returns how many rows got one. Pure: the prices were
+/// read before.
+pub fn with_spot_prices(rows: &mut [CacheRow], region: &str, prices: &[ferry_cloud::ZonePrice]) -> usize {
+    let mut n = 0;
+    for row in rows.iter_mut().filter(|r| r.region == region) {
+        let mut zones: Vec<&ferry_cloud::ZonePrice> = prices
+            .iter()
+            .filter(|p| p.instance_type == row.instance_type && p.usd_per_hour > 0.0)
+            .collect();
+        if zones.is_empty() {
+            continue;
+        }
+        zones.sort_by(|a, b| a.zone.cmp(&b.zone));
+        let cheapest = zones
+            .iter()
+            .min_by(|a, b| a.usd_per_hour.total_cmp(&b.usd_per_hour))
+            .expect("not empty");
+        row.spot_price_hour = Some(cheapest.usd_per_hour);
+        let by_zone: Vec<String> = zones
+            .iter()
+            .map(|z| format!("{} {}", z.zone, z.usd_per_hour))
+            .collect();
+        row.notes = format!(
+            "on-demand list price; spot = the cheapest zone's live price (DescribeSpotPriceHistory, {}): {}",
+            cheapest.since,
+            by_zone.join(", ")
+        );
+        n += 1;
+    }
+    n
+}

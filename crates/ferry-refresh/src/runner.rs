@@ -18,6 +18,20 @@ pub struct Request {
     /// Empty: the provider's default regions.
     pub regions: Vec<String>,
     pub cache_file: PathBuf,
+    /// The provider's own API for live spot prices (AWS's `DescribeSpotPriceHistory`),
+    /// where it has one and Ferry has its credentials: read after the list prices and put
+    /// beside them.
+    pub spot: Option<SpotClient>,
+}
+
+/// A provider client asked for spot prices only.
+#[derive(Clone)]
+pub struct SpotClient(pub std::sync::Arc<dyn ferry_cloud::Provider>);
+
+impl std::fmt::Debug for SpotClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SpotClient({})", self.0.kind())
+    }
 }
 
 impl Request {
@@ -144,6 +158,31 @@ pub async fn refresh(
     futures_util::future::join_all(jobs).await
 }
 
+/// Each row's spot price from the provider's live API: one call per region for every
+/// instance type of the region. A region whose prices cannot be read keeps its list prices
+/// only, and the progress says why; the refresh goes on.
+async fn live_spot_prices(spot: &SpotClient, rows: &mut [CacheRow], progress: &dyn Fn(String)) {
+    let mut regions: Vec<String> = rows.iter().map(|r| r.region.clone()).collect();
+    regions.sort();
+    regions.dedup();
+    for region in regions {
+        let mut types: Vec<String> = rows
+            .iter()
+            .filter(|r| r.region == region)
+            .map(|r| r.instance_type.clone())
+            .collect();
+        types.sort();
+        types.dedup();
+        match spot.0.spot_prices(&region, &types).await {
+            Ok(prices) => {
+                let n = crate::rows::with_spot_prices(rows, &region, &prices);
+                progress(format!("{region}: live spot prices for {n} instance types"));
+            }
+            Err(e) => progress(format!("{region}: spot prices not read ({e}); list prices only")),
+        }
+    }
+}
+
 async fn refresh_one(
     http: &reqwest::Client,
     req: &Request,
@@ -158,7 +197,10 @@ async fn refresh_one(
         });
     }
     let progress = |message: String| on_event(Event::Progress { provider, message });
-    let fetched = sources::fetch(http, req, observed, &progress).await?;
+    let mut fetched = sources::fetch(http, req, observed, &progress).await?;
+    if let Some(spot) = &req.spot {
+        live_spot_prices(spot, &mut fetched.rows, &progress).await;
+    }
     // Validate with the catalog's own rules: what would be rejected on load is not cached.
     let text = to_csv(&fetched.rows);
     let catalog = Catalog::embedded();

@@ -43,6 +43,7 @@ fn request(provider: Provider, server: &MockServer, dir: &Path, key: Option<&str
             _ => vec![],
         },
         cache_file: dir.join(format!("{}.csv", provider.id())),
+        spot: None,
     }
 }
 
@@ -279,6 +280,7 @@ async fn an_unreachable_provider_is_a_transport_error() {
         api_key: None,
         regions: vec![],
         cache_file: dir.path().join("vastai.csv"),
+        spot: None,
     }])
     .await;
     let e = outcomes[0].result.as_ref().err().unwrap().to_string();

@@ -279,44 +279,14 @@ fn expand_home(p: &std::path::Path) -> PathBuf {
     }
 }
 
-/// The providers the config rents machines from (`launch = true`) that have an API key,
-/// and those that lack one (with the environment variable to set).
-pub struct RentedProviders {
-    pub ready: Vec<(
-        ferry_cloud::ProviderKind,
-        ferry_config::ProviderSettings,
-        String,
-    )>,
-    pub missing_key: Vec<ferry_cloud::ProviderKind>,
-}
-
-pub fn rented_providers(ctx: &Context) -> RentedProviders {
-    let mut out = RentedProviders {
-        ready: vec![],
-        missing_key: vec![],
-    };
-    for (name, settings) in &ctx.config.providers {
-        let Some(kind) = ferry_cloud::ProviderKind::from_id(name) else {
-            continue;
-        };
-        if !settings.launch {
-            continue;
-        }
-        match ctx.config.api_key(name, |v| std::env::var(v).ok()) {
-            Some(key) => out.ready.push((kind, settings.clone(), key)),
-            None => out.missing_key.push(kind),
-        }
-    }
-    out
-}
-
 /// What placement needs to know of each rented provider: it launches the catalog's offers
 /// of that provider.
 pub fn rented_enabled(ctx: &Context, catalog: &Catalog) -> Vec<EnabledBackend> {
-    rented_providers(ctx)
+    crate::rented::rented_providers(ctx, Some(catalog))
         .ready
         .iter()
-        .map(|(kind, _, _)| {
+        .map(|ready| {
+            let kind = &ready.kind;
             let category = catalog
                 .offers
                 .iter()
@@ -340,11 +310,12 @@ pub fn rented_enabled(ctx: &Context, catalog: &Catalog) -> Vec<EnabledBackend> {
 /// rented jobs' output is kept.
 pub fn rented(ctx: &Context) -> Result<Option<ferry_scheduler::rented::Rented>> {
     use ferry_scheduler::rented::{Rented, RentedBackend, SshAccess};
-    let providers = rented_providers(ctx);
-    for kind in &providers.missing_key {
+    let catalog = ctx.catalog()?;
+    let providers = crate::rented::rented_providers(ctx, Some(&catalog));
+    for m in &providers.missing {
         eprintln!(
-            "ferry server: [providers.{kind}] has launch = true but no API key (api_key, or {}): not renting from it",
-            kind.env_var()
+            "ferry server: [providers.{}] has launch = true but {}: not renting from it",
+            m.kind, m.why
         );
     }
     if providers.ready.is_empty() {
@@ -353,16 +324,8 @@ pub fn rented(ctx: &Context) -> Result<Option<ferry_scheduler::rented::Rented>> 
     let data = &ctx.paths.data_dir;
     let keys = ferry_cloud::keys::ensure(&data.join("keys")).map_err(RegistryError::Invalid)?;
     let mut backends = std::collections::HashMap::new();
-    for (kind, settings, key) in providers.ready {
-        let mut config =
-            ferry_cloud::providers::ProviderConfig::new(kind, ferry_cloud::ApiKey::new(key));
-        if let Some(url) = &settings.api_endpoint {
-            config.base_url = url.clone();
-        }
-        config.image = settings.image.clone();
-        if let Some(d) = settings.disk_gb {
-            config.disk_gb = d;
-        }
+    for ready in providers.ready {
+        let (kind, settings) = (ready.kind, &ready.settings);
         let ssh_override = settings
             .ssh_override
             .as_deref()
@@ -371,7 +334,7 @@ pub fn rented(ctx: &Context) -> Result<Option<ferry_scheduler::rented::Rented>> 
         backends.insert(
             kind.id().to_string(),
             RentedBackend {
-                provider: kind.build(config),
+                provider: crate::rented::build(kind, ready.config)?,
                 ssh_override,
                 image: settings.image.clone(),
                 disk_gb: settings.disk_gb,

@@ -199,8 +199,10 @@ fn rented_plan(
                     expected_price_per_hour: c.price_per_hour,
                     max_price_per_hour: task.max_price,
                     tier,
+                    vcpus: c.vcpus,
                 },
                 source: c.source.clone(),
+                egress: ferry_scheduler::Egress::of(task.outputs_gb, c.egress_per_gb),
             })
         })
         .take(MAX_PLANNED_OFFERS)

@@ -80,8 +80,10 @@ fn payload(run: &str) -> JobPayload {
                 expected_price_per_hour: 0.4,
                 max_price_per_hour: None,
                 tier: None,
+                vcpus: None,
             },
             source: "bench".into(),
+            egress: None,
         }],
         max_restarts: 0,
         retry_until_up_s: None,
@@ -128,7 +130,7 @@ async fn main() {
     );
     let mut config = ProviderConfig::new(ProviderKind::Runpod, ApiKey::new("bench-key"));
     config.base_url = format!("{url}/runpod");
-    let provider = ProviderKind::Runpod.build(config);
+    let provider = ProviderKind::Runpod.build(config).expect("RunPod is built in");
     let mut backends = std::collections::HashMap::new();
     backends.insert(
         "runpod".to_string(),

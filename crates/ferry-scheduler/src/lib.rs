@@ -16,7 +16,7 @@ mod payload;
 mod queue;
 pub mod rented;
 
-pub use payload::{DEFAULT_MAX_RESTARTS, JobPayload, PlannedOffer};
+pub use payload::{DEFAULT_MAX_RESTARTS, Egress, JobPayload, PlannedOffer};
 
 use ferry_backend::{Backend, BackendError, LaunchSpec, Observed};
 use ferry_job::{JobId, JobState, Micros};

@@ -49,6 +49,34 @@ pub struct PlannedOffer {
     pub offer: ferry_cloud::OfferRef,
     /// The catalog row it came from, with its date.
     pub source: String,
+    /// The data the task declares it sends out, at this provider's egress price: booked as
+    /// its own ledger line once the job has run there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub egress: Option<Egress>,
+}
+
+/// Declared outbound data and the provider's price for it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Egress {
+    pub gb: f64,
+    pub usd_per_gb: f64,
+}
+
+impl Egress {
+    /// `None` when nothing is declared or the price is unknown.
+    pub fn of(outputs_gb: Option<f64>, usd_per_gb: Option<f64>) -> Option<Egress> {
+        match (outputs_gb, usd_per_gb) {
+            (Some(gb), Some(usd_per_gb)) if gb > 0.0 && usd_per_gb > 0.0 => {
+                Some(Egress { gb, usd_per_gb })
+            }
+            _ => None,
+        }
+    }
+
+    /// What it costs, rounded to the micro-dollar.
+    pub fn amount(self) -> ferry_job::Micros {
+        ferry_job::Micros::from_usd(self.gb * self.usd_per_gb).unwrap_or(ferry_job::Micros::ZERO)
+    }
 }
 
 impl JobPayload {

@@ -26,8 +26,10 @@ fn offer(gpu: &str, price: f64) -> PlannedOffer {
             expected_price_per_hour: price,
             max_price_per_hour: None,
             tier: None,
+            vcpus: None,
         },
         source: "test".into(),
+        egress: None,
     }
 }
 
@@ -53,7 +55,7 @@ async fn rig(config: ProviderConfig) -> Rig {
     backends.insert(
         "runpod".to_string(),
         RentedBackend {
-            provider: ProviderKind::Runpod.build(config),
+            provider: ProviderKind::Runpod.build(config).expect("RunPod is built in"),
             ssh_override: None,
             image: None,
             disk_gb: None,

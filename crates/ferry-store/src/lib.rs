@@ -17,7 +17,7 @@ pub use error::{DbError, StoreError};
 pub use model::{
     Attempt, AttemptPatch, BookedEntry, COMPUTE, EventKind, FinishedRun, JobEvent, JobFilter,
     JobMove, JobPatch, JobRecord, LedgerEntry, LedgerFilter, NewAttempt, NewJob, OVERHEAD,
-    Placement, STORAGE,
+    Placement, EGRESS, STORAGE,
 };
 pub use sqlite::{
     Clock, DEFAULT_FILE_NAME, Durability, SCHEMA_VERSION, SqliteOptions, SqliteStore,

@@ -153,6 +153,10 @@ pub const COMPUTE: &str = "compute";
 /// The kind of charge for a rented machine's disk, billed while the machine exists.
 pub const STORAGE: &str = "storage";
 
+/// The kind of charge for data sent out of a provider (its egress price), from what the
+/// task declares (`outputs_gb`).
+pub const EGRESS: &str = "egress";
+
 /// The kind of charge for a rented machine's life outside the job's run: provisioning
 /// before it and teardown after it (billed by the provider all the same).
 pub const OVERHEAD: &str = "overhead";

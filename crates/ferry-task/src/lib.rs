@@ -4,7 +4,8 @@
 //! `resources` (`accelerators: A100:8` or `{A100: 8}`, `cpus`, `memory`, `cloud`/`infra`,
 //! `region`, `use_spot`, `disk_size`, `any_of`), `num_nodes`, `envs`, `workdir`,
 //! `file_mounts`, `setup`, `run`; plus Ferry's own keys: `estimated_hours`, `max_price`,
-//! `deadline`, `categories`, `budget`.
+//! `deadline`, `categories`, `budget`, and the data it moves, `inputs_gb` (read in) and
+//! `outputs_gb` (sent out of the provider, what egress prices apply to).
 //!
 //! Parsing is strict: an unknown key or a wrong type is an error naming the key, line and
 //! column, with a suggestion for a misspelt key. Parsing is pure; [`Task::check_paths`]

@@ -18,6 +18,8 @@ pub const TOP_KEYS: &[&str] = &[
     "deadline",
     "categories",
     "budget",
+    "inputs_gb",
+    "outputs_gb",
     "job_recovery",
 ];
 pub const RESOURCE_KEYS: &[&str] = &[
@@ -64,6 +66,8 @@ pub struct RawTask {
     pub deadline: Option<String>,
     pub categories: Option<Vec<String>>,
     pub budget: Option<f64>,
+    pub inputs_gb: Option<f64>,
+    pub outputs_gb: Option<f64>,
     pub job_recovery: Option<RawRecovery>,
 }
 

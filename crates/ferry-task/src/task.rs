@@ -29,6 +29,11 @@ pub struct Task {
     pub budget: Option<f64>,
     /// Restarts after a preemption (`job_recovery.max_restarts`); Ferry's default if unset.
     pub max_restarts: Option<u32>,
+    /// Data the job reads in, GB (`inputs_gb`): what it downloads to the machine.
+    pub inputs_gb: Option<f64>,
+    /// Data the job sends out of the provider, GB (`outputs_gb`): what the provider's
+    /// egress price applies to.
+    pub outputs_gb: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -140,6 +145,14 @@ impl Task {
                 other => Ok(other),
             }
         };
+        let volume = |key: &str, v: Option<f64>| -> Result<Option<f64>, TaskError> {
+            match v {
+                Some(x) if !(x.is_finite() && x >= 0.0) => {
+                    Err(ctx.err(key, None, format!("{x} must be a number of GB >= 0")))
+                }
+                other => Ok(other),
+            }
+        };
         let categories = raw
             .categories
             .unwrap_or_default()
@@ -183,6 +196,8 @@ impl Task {
             deadline,
             categories,
             budget: positive("budget", raw.budget)?,
+            inputs_gb: volume("inputs_gb", raw.inputs_gb)?,
+            outputs_gb: volume("outputs_gb", raw.outputs_gb)?,
             max_restarts: raw
                 .job_recovery
                 .as_ref()

@@ -108,33 +108,25 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
         }
         probes.push(p);
     }
-    let rented = crate::backends::rented_providers(ctx);
-    for (kind, settings, key) in &rented.ready {
+    let rented = ferry_registry::rented::rented_providers(ctx, Some(&catalog));
+    for ready in &rented.ready {
         probes.push(rented_probe(
             &catalog,
-            *kind,
-            settings,
-            key,
+            ready.kind,
+            Some(ready.config.clone()),
             "not probed: rented on demand".into(),
         ));
     }
-    for kind in &rented.missing_key {
-        let settings = ctx
-            .config
-            .providers
-            .get(kind.id())
-            .cloned()
-            .unwrap_or_default();
+    for m in &rented.missing {
         probes.push(Probe {
             no_key: true,
             ..rented_probe(
                 &catalog,
-                *kind,
-                &settings,
-                "",
+                m.kind,
+                None,
                 format!(
-                    "launch = true but no API key: set {} (or api_key under [providers.{kind}]); Ferry does not rent from it until then",
-                    kind.env_var()
+                    "launch = true but {}; Ferry does not rent from it until then",
+                    m.why
                 ),
             )
         });
@@ -169,10 +161,10 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
                 "Only this host. Owned machines with a host, academic allocations with a host, and providers with launch = true and an API key add backends (docs/config.md)."
             );
         }
-        for kind in &rented.missing_key {
+        for m in &rented.missing {
             println!(
-                "{kind}: launch = true but no API key: set {} (or api_key under [providers.{kind}]) to rent machines there.",
-                kind.env_var()
+                "{}: launch = true but {}: Ferry rents machines there once it is set.",
+                m.kind, m.why
             );
         }
     }
@@ -188,8 +180,7 @@ pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
 fn rented_probe(
     catalog: &ferry_catalog::Catalog,
     kind: ferry_cloud::ProviderKind,
-    settings: &ferry_config::ProviderSettings,
-    key: &str,
+    config: Option<ferry_cloud::providers::ProviderConfig>,
     first: String,
 ) -> Probe {
     let category = catalog
@@ -197,17 +188,17 @@ fn rented_probe(
         .iter()
         .find(|o| o.provider == kind.id())
         .map_or(ferry_catalog::Category::GpuCloud, |o| o.category);
-    let mut config =
-        ferry_cloud::providers::ProviderConfig::new(kind, ferry_cloud::ApiKey::new(key));
-    if let Some(url) = &settings.api_endpoint {
-        config.base_url = url.clone();
-    }
-    let guard = match kind.build(config).guard() {
-        ferry_cloud::Guard::SelfTerminate(_) => format!(
+    // The client is built only to ask it about its guard: no call is made.
+    let config = config.unwrap_or_else(|| {
+        ferry_cloud::providers::ProviderConfig::new(kind, ferry_cloud::ApiKey::new(""))
+    });
+    let guard = match ferry_registry::rented::build(kind, config).map(|p| p.guard()) {
+        Ok(ferry_cloud::Guard::SelfTerminate(_)) => format!(
             "guard: ends itself {} min after its job",
             ferry_backend::GUARD_GRACE.as_secs() / 60
         ),
-        ferry_cloud::Guard::None(why) => format!("no guard: {why}"),
+        Ok(ferry_cloud::Guard::None(why)) => format!("no guard: {why}"),
+        Err(e) => e.to_string(),
     };
     Probe {
         id: kind.id().to_string(),

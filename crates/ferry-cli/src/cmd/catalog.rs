@@ -93,6 +93,18 @@ pub fn check(_ctx: &Context, file: &Path) -> Result<ExitCode> {
     })
 }
 
+/// AWS's live spot prices come from its EC2 API (with the account's credentials), beside
+/// the public list prices; without the `aws` feature or a credential chain the refresh
+/// reads list prices only.
+fn spot_client(ctx: &Context, p: Provider) -> Option<ferry_refresh::SpotClient> {
+    if p != Provider::Aws || !cfg!(feature = "aws") {
+        return None;
+    }
+    ferry_registry::rented::spot_price_client(ctx, ferry_cloud::ProviderKind::Aws)
+        .ok()
+        .map(ferry_refresh::SpotClient)
+}
+
 pub fn refresh(ctx: &Context, only: &[String], json: bool) -> Result<ExitCode> {
     let mut providers: Vec<Provider> = Vec::new();
     for name in only {
@@ -123,6 +135,7 @@ pub fn refresh(ctx: &Context, only: &[String], json: bool) -> Result<ExitCode> {
                 api_key: ctx.config.api_key(p.id(), |k| std::env::var(k).ok()),
                 regions: settings.map(|s| s.regions.clone()).unwrap_or_default(),
                 cache_file: ctx.paths.offer_cache(p.id()),
+                spot: spot_client(ctx, *p),
             }
         })
         .collect();

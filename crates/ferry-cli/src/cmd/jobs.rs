@@ -9,7 +9,7 @@ use ferry_backend::LogChunk;
 use ferry_job::{EndCause, JobId, JobState, Micros};
 use ferry_scheduler::rented::decide::AttemptOffer;
 use ferry_server::JobView;
-use ferry_store::{Attempt, BookedEntry, COMPUTE, JobRecord, OVERHEAD};
+use ferry_store::{Attempt, BookedEntry, COMPUTE, EGRESS, JobRecord, OVERHEAD, STORAGE};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::ExitCode;
@@ -435,6 +435,8 @@ struct Group {
     entries: usize,
     run: Micros,
     overhead: Micros,
+    storage: Micros,
+    egress: Micros,
 }
 
 impl Group {
@@ -444,6 +446,8 @@ impl Group {
         match e.kind.as_str() {
             COMPUTE => self.run += e.amount,
             OVERHEAD => self.overhead += e.amount,
+            STORAGE => self.storage += e.amount,
+            EGRESS => self.egress += e.amount,
             _ => {}
         }
     }
@@ -506,6 +510,10 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
                     "run": g.run.to_string(),
                     "overhead_micros": g.overhead.0,
                     "overhead": g.overhead.to_string(),
+                    "storage_micros": g.storage.0,
+                    "storage": g.storage.to_string(),
+                    "egress_micros": g.egress.0,
+                    "egress": g.egress.to_string(),
                 })
             })
             .collect();
@@ -518,22 +526,30 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
             "run_total": all.run.to_string(),
             "overhead_total_micros": all.overhead.0,
             "overhead_total": all.overhead.to_string(),
+            "storage_total_micros": all.storage.0,
+            "storage_total": all.storage.to_string(),
+            "egress_total_micros": all.egress.0,
+            "egress_total": all.egress.to_string(),
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    // By kind, the kinds are the rows; otherwise each row splits run time from overhead.
+    // By kind, the kinds are the rows; otherwise each row splits the job's run time from
+    // the machine's overhead, its disk and the data sent out.
     let split = by != "kind";
     let header = by.to_uppercase();
     let mut tb = if split {
-        table::new(&[&header, "ENTRIES", "RUN", "OVERHEAD", "COST"])
+        table::new(&[
+            &header, "ENTRIES", "RUN", "OVERHEAD", "STORAGE", "EGRESS", "COST",
+        ])
     } else {
         table::new(&[&header, "ENTRIES", "COST"])
     };
     let row = |k: &str, g: &Group| {
         let mut r = vec![k.to_string(), g.entries.to_string()];
         if split {
-            r.push(g.run.to_string());
-            r.push(g.overhead.to_string());
+            for part in [g.run, g.overhead, g.storage, g.egress] {
+                r.push(part.to_string());
+            }
         }
         r.push(g.amount.to_string());
         r
@@ -543,7 +559,7 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
     }
     tb.add_row(row("total", &all));
     if split {
-        table::align_right(&mut tb, &[1, 2, 3, 4]);
+        table::align_right(&mut tb, &[1, 2, 3, 4, 5, 6]);
     } else {
         table::align_right(&mut tb, &[1, 2]);
     }

@@ -31,13 +31,13 @@ pub fn run(ctx: &Context, dry_run: bool, json: bool) -> Result<ExitCode> {
         return Ok(code);
     }
     if found.is_empty() {
-        let providers = crate::backends::rented_providers(ctx);
+        let providers = ferry_registry::rented::rented_providers(ctx, None);
         if providers.ready.is_empty() {
             println!(
-                "No rented provider to sweep: [providers.NAME] launch = true with an API key adds one (RunPod, Lambda, Vast.ai, Paperspace)."
+                "No rented provider to sweep: [providers.NAME] launch = true with its credentials adds one (RunPod, Lambda, Vast.ai, Paperspace, AWS, Google Cloud, Azure)."
             );
         } else {
-            let names: Vec<&str> = providers.ready.iter().map(|(k, _, _)| k.id()).collect();
+            let names: Vec<&str> = providers.ready.iter().map(|r| r.kind.id()).collect();
             println!("No instances at {}: nothing to sweep.", names.join(", "));
         }
         return Ok(code);

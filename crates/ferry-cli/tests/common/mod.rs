@@ -34,7 +34,12 @@ impl Env {
             .env("FERRY_CONFIG", self.path("config.toml"))
             .env("FERRY_CACHE_DIR", self.path("cache"))
             .env("FERRY_DATA_DIR", self.path("data"))
-            .env("FERRY_TODAY", "2026-11-23");
+            .env("FERRY_TODAY", "2026-11-23")
+            // The AWS SDK's chain reads these files (HOME is unset): the test's own, so
+            // that a developer's ~/.aws is never reached.
+            .env("AWS_SHARED_CREDENTIALS_FILE", self.path("aws/credentials"))
+            .env("AWS_CONFIG_FILE", self.path("aws/config"))
+            .env("AWS_EC2_METADATA_DISABLED", "true");
         c
     }
 

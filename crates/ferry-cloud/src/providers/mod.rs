@@ -1,6 +1,12 @@
 //! The providers Ferry rents from, one module each, and the one place that builds them.
 //! Adding a provider is a module here, a variant of [`ProviderKind`], and its fixtures.
+//!
+//! AWS is the exception that proves the seam: its official SDK is heavy, so its module
+//! lives in its own crate (`ferry-cloud-aws`), and [`ProviderKind::build`] leaves it to the
+//! caller (the registry), which builds it when Ferry was compiled with the `aws` feature.
 
+pub mod azure;
+pub mod gcp;
 pub mod lambda;
 pub mod paperspace;
 pub mod runpod;
@@ -20,14 +26,20 @@ pub enum ProviderKind {
     Lambda,
     Vastai,
     Paperspace,
+    Aws,
+    Gcp,
+    Azure,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 4] = [
+    pub const ALL: [ProviderKind; 7] = [
         ProviderKind::Runpod,
         ProviderKind::Lambda,
         ProviderKind::Vastai,
         ProviderKind::Paperspace,
+        ProviderKind::Aws,
+        ProviderKind::Gcp,
+        ProviderKind::Azure,
     ];
 
     /// The id in the config (`[providers.runpod]`), the catalog and the store.
@@ -37,6 +49,9 @@ impl ProviderKind {
             ProviderKind::Lambda => "lambda",
             ProviderKind::Vastai => "vastai",
             ProviderKind::Paperspace => "paperspace",
+            ProviderKind::Aws => "aws",
+            ProviderKind::Gcp => "gcp",
+            ProviderKind::Azure => "azure",
         }
     }
 
@@ -44,13 +59,23 @@ impl ProviderKind {
         ProviderKind::ALL.into_iter().find(|k| k.id() == id)
     }
 
-    /// Where the API key is read from when the config has none.
+    /// Where the credentials are read from when the config has none, in words for an
+    /// error message (an environment variable, a key file, the SDK's chain).
     pub fn env_var(self) -> &'static str {
         match self {
             ProviderKind::Runpod => "RUNPOD_API_KEY",
             ProviderKind::Lambda => "LAMBDA_API_KEY",
             ProviderKind::Vastai => "VAST_API_KEY",
             ProviderKind::Paperspace => "PAPERSPACE_API_KEY",
+            ProviderKind::Aws => {
+                "the AWS SDK's chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws, SSO"
+            }
+            ProviderKind::Gcp => {
+                "credentials_file, or GOOGLE_APPLICATION_CREDENTIALS: a service-account key file"
+            }
+            ProviderKind::Azure => {
+                "tenant_id, client_id, client_secret, subscription_id, or AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_SUBSCRIPTION_ID"
+            }
         }
     }
 
@@ -61,6 +86,10 @@ impl ProviderKind {
             ProviderKind::Lambda => lambda::BASE_URL,
             ProviderKind::Vastai => vastai::BASE_URL,
             ProviderKind::Paperspace => paperspace::BASE_URL,
+            // The SDK resolves each region's endpoint itself.
+            ProviderKind::Aws => "",
+            ProviderKind::Gcp => gcp::BASE_URL,
+            ProviderKind::Azure => azure::BASE_URL,
         }
     }
 
@@ -71,6 +100,10 @@ impl ProviderKind {
             ProviderKind::Lambda => lambda::DEFAULT_IMAGE,
             ProviderKind::Vastai => vastai::DEFAULT_IMAGE,
             ProviderKind::Paperspace => paperspace::DEFAULT_IMAGE,
+            // Looked up at launch (a Deep Learning AMI by SSM parameter) unless configured.
+            ProviderKind::Aws => "",
+            ProviderKind::Gcp => gcp::DEFAULT_IMAGE,
+            ProviderKind::Azure => azure::DEFAULT_IMAGE,
         }
     }
 
@@ -83,19 +116,25 @@ impl ProviderKind {
                 runpod::tier(offering),
             ),
             ProviderKind::Vastai => (vastai::gpu_name(catalog_instance), None),
-            ProviderKind::Lambda | ProviderKind::Paperspace => {
-                (catalog_instance.trim().to_string(), None)
-            }
+            ProviderKind::Lambda
+            | ProviderKind::Paperspace
+            | ProviderKind::Aws
+            | ProviderKind::Gcp
+            | ProviderKind::Azure => (catalog_instance.trim().to_string(), None),
         }
     }
 
-    pub fn build(self, config: ProviderConfig) -> Arc<dyn Provider> {
-        match self {
+    /// The provider's client; `None` for AWS, whose client lives in `ferry-cloud-aws`.
+    pub fn build(self, config: ProviderConfig) -> Option<Arc<dyn Provider>> {
+        Some(match self {
             ProviderKind::Runpod => Arc::new(runpod::RunPod::new(config)),
             ProviderKind::Lambda => Arc::new(lambda::Lambda::new(config)),
             ProviderKind::Vastai => Arc::new(vastai::VastAi::new(config)),
             ProviderKind::Paperspace => Arc::new(paperspace::Paperspace::new(config)),
-        }
+            ProviderKind::Gcp => Arc::new(gcp::Gcp::new(config)),
+            ProviderKind::Azure => Arc::new(azure::Azure::new(config)),
+            ProviderKind::Aws => return None,
+        })
     }
 }
 
@@ -108,10 +147,51 @@ impl std::fmt::Display for ProviderKind {
 /// Disk per rented machine when neither the task nor the config says, GB.
 pub const DEFAULT_DISK_GB: u32 = 50;
 
+/// Who the account is, beyond the secret in [`ProviderConfig::key`]: what the hyperscalers
+/// need to address their APIs. The registry resolves it from the config and the
+/// environment, and names whatever is missing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Account {
+    /// The API key alone says everything (RunPod, Lambda, Vast.ai, Paperspace).
+    KeyOnly,
+    /// AWS: the SDK's standard credentials chain, with this profile when named. The key is
+    /// unused (empty).
+    Aws {
+        profile: Option<String>,
+        /// The Service Quotas endpoint, when not AWS's own (a test server).
+        quotas_url: Option<String>,
+    },
+    /// Google Cloud: the key is the service-account key file's JSON text (its
+    /// `private_key` signs the token request; its `token_uri` is where it is sent).
+    Gcp {
+        project: String,
+        /// The token endpoint, when not the key file's `token_uri` (a test server).
+        token_url: Option<String>,
+    },
+    /// Azure: a service principal; the key is its client secret.
+    Azure {
+        tenant_id: String,
+        client_id: String,
+        subscription_id: String,
+        /// Where Ferry's machines and their network live; made when missing.
+        resource_group: String,
+        /// The token endpoint, when not Microsoft Entra ID's
+        /// (`https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`).
+        token_url: Option<String>,
+    },
+}
+
 /// What a provider module is built from (the config's `[providers.X]`, resolved).
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
+    /// The secret: an API key, a Google service-account key file's text, an Azure client
+    /// secret (empty for AWS).
     pub key: ApiKey,
+    pub account: Account,
+    /// Where to list and sweep, for providers whose API is per region or zone (AWS
+    /// regions, Google Cloud zones, Azure locations); empty: the provider's defaults plus
+    /// every region Ferry created a machine in.
+    pub regions: Vec<String>,
     /// The API's base URL: the provider's own, or the config's `api_endpoint`.
     pub base_url: String,
     /// Container or machine image; the provider's default when `None`.
@@ -125,6 +205,8 @@ impl ProviderConfig {
     pub fn new(kind: ProviderKind, key: ApiKey) -> ProviderConfig {
         ProviderConfig {
             key,
+            account: Account::KeyOnly,
+            regions: vec![],
             base_url: kind.default_base_url().to_string(),
             image: None,
             disk_gb: DEFAULT_DISK_GB,

@@ -696,6 +696,7 @@ mod tests {
             expected_price_per_hour: 0.4,
             max_price_per_hour: None,
             tier: None,
+            vcpus: None,
         };
         assert_eq!(Cloud::of(&offer).unwrap(), Cloud::All);
         offer.tier = Some("Secure".into());

@@ -601,6 +601,7 @@ mod tests {
             expected_price_per_hour: 1.0,
             max_price_per_hour: max,
             tier: None,
+            vcpus: None,
         }
     }
 

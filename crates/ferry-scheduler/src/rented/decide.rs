@@ -5,7 +5,9 @@
 use crate::payload::PlannedOffer;
 use ferry_cloud::{Billing, Endpoint, Instance, InstanceState};
 use ferry_job::{AttemptStep, EndCause, JobState, Micros, NextMove};
-use ferry_store::{Attempt, COMPUTE, JobMove, JobPatch, LedgerEntry, OVERHEAD, STORAGE};
+use ferry_store::{
+    Attempt, COMPUTE, EGRESS, JobMove, JobPatch, LedgerEntry, OVERHEAD, STORAGE,
+};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -259,7 +261,8 @@ pub const RETRY_ROUND_PAUSE: Duration = Duration::from_secs(15);
 /// What an ended attempt is charged: the machine's life from the create to the listing
 /// that showed it gone, at the price quoted at creation, rounded as the provider bills,
 /// split into the job's run time (`compute`) and the rest (`overhead`: provisioning before
-/// the job, teardown after it). An attempt whose machine was never made is charged nothing.
+/// the job, teardown after it), plus the disk (`storage`) and the declared outputs sent
+/// out (`egress`). An attempt whose machine was never made is charged nothing.
 pub fn charges(a: &Attempt, gone_at_ms: i64, billing: Billing) -> Vec<LedgerEntry> {
     let (Some(start), Some(_)) = (a.create_sent_at_ms, a.instance_id.as_ref()) else {
         return vec![];
@@ -273,7 +276,9 @@ pub fn charges(a: &Attempt, gone_at_ms: i64, billing: Billing) -> Vec<LedgerEntr
     let run = crate::charge(a.price_per_hour, run_ms).min(total);
     let overhead = Micros(total.0 - run.0);
     let h = |ms: i64| ms as f64 / 3_600_000.0;
-    let offer = AttemptOffer::of(a)
+    let planned = AttemptOffer::of(a);
+    let offer = planned
+        .as_ref()
         .map(|o| format!("{} {}", o.planned.backend, o.planned.offer.instance_type))
         .unwrap_or_else(|| a.backend.clone());
     let entry = |kind: &str, amount: Micros, description: String| LedgerEntry {
@@ -306,6 +311,21 @@ pub fn charges(a: &Attempt, gone_at_ms: i64, billing: Billing) -> Vec<LedgerEntr
             ),
         ),
     ];
+    // The task's outputs leave the provider when its run is over: an attempt whose run
+    // ended (a preempted one did not finish) is charged the declared egress.
+    if let (Some(_), Some(egress)) = (
+        a.job_ended_at_ms,
+        planned.and_then(|o| o.planned.egress),
+    ) {
+        out.push(entry(
+            EGRESS,
+            egress.amount(),
+            format!(
+                "{} GB sent out (the task's outputs_gb) at ${}/GB",
+                egress.gb, egress.usd_per_gb
+            ),
+        ));
+    }
     if storage > Micros::ZERO {
         out.push(entry(
             STORAGE,

@@ -25,8 +25,10 @@ fn planned(backend: &str, instance_type: &str, usd_per_hour: f64, spot: bool) ->
             expected_price_per_hour: usd_per_hour,
             max_price_per_hour: None,
             tier: None,
+            vcpus: None,
         },
         source: "catalog 2025-01-01".into(),
+        egress: None,
     }
 }
 
