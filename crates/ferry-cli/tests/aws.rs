@@ -66,7 +66,8 @@ fn aws() -> Aws {
         },
     );
     let (url, fake) = rt.block_on(ferry_fakecloud::serve(world, 0)).unwrap();
-    let creds = aws_sdk_ec2::config::Credentials::new("AKIAFERRYTEST", "secret", None, None, "test");
+    let creds =
+        aws_sdk_ec2::config::Credentials::new("AKIAFERRYTEST", "secret", None, None, "test");
     let conf = aws_sdk_ec2::Config::builder()
         .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
         .region(aws_sdk_ec2::config::Region::new(REGION))
@@ -92,7 +93,11 @@ impl Aws {
             "[ferry-moto]\naws_access_key_id = AKIAFERRYTEST\naws_secret_access_key = not-a-secret\n",
         )
         .unwrap();
-        std::fs::write(env.path("aws/config"), "[profile ferry-moto]\nregion = us-east-1\n").unwrap();
+        std::fs::write(
+            env.path("aws/config"),
+            "[profile ferry-moto]\nregion = us-east-1\n",
+        )
+        .unwrap();
         env.config(&format!(
             "[providers.aws]\nlaunch = true\nprofile = \"ferry-moto\"\napi_endpoint = \"{moto}\"\nquotas_endpoint = \"{q}\"\nregions = [\"{REGION}\"]\nssh_override = \"{user}@127.0.0.1:{port}\"\n",
             moto = moto(),
@@ -189,8 +194,14 @@ fn moto_time(reason: &str) -> Option<i64> {
     let inner = reason[open + 1..].trim_end_matches(')');
     let inner = inner.trim_end_matches(" GMT").trim_end_matches(" UTC");
     let (date, time) = inner.split_once(' ')?;
-    let d: Vec<i64> = date.split('-').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let t: Vec<i64> = time.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    let t: Vec<i64> = time
+        .split(':')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
     let days = ferry_catalog::Date::ymd(d[0] as i32, d[1] as u8, d[2] as u8).days_since_epoch();
     Some(days * 86_400 + t[0] * 3600 + t[1] * 60 + t[2])
 }
@@ -209,7 +220,10 @@ fn a_job_runs_on_ec2_and_the_ledger_shows_compute_storage_and_egress() {
     let plan = env.json(&["launch", t.to_str().unwrap(), "--dry-run"]);
     let chosen = &plan["candidates"][plan["chosen"].as_u64().unwrap() as usize];
     assert_eq!(chosen["provider"], "aws", "{chosen}");
-    assert!((chosen["egress_usd"].as_f64().unwrap() - 1.8).abs() < 1e-9, "{chosen}");
+    assert!(
+        (chosen["egress_usd"].as_f64().unwrap() - 1.8).abs() < 1e-9,
+        "{chosen}"
+    );
     let id = launch_detached(&env, &t);
     let j = wait_state_for(&env, &id, 90, terminal);
     assert_eq!(j["state"], "succeeded", "{j}");
@@ -269,7 +283,10 @@ fn a_job_runs_on_ec2_and_the_ledger_shows_compute_storage_and_egress() {
     assert_eq!(kind("egress"), Some(1_800_000));
     let text = env.ferry().args(["cost"]).output().unwrap();
     let text = String::from_utf8(text.stdout).unwrap();
-    assert!(text.contains("EGRESS") && text.contains("STORAGE"), "{text}");
+    assert!(
+        text.contains("EGRESS") && text.contains("STORAGE"),
+        "{text}"
+    );
     assert!(text.contains("$1.80"), "{text}");
 
     // A Ferry instance the store never heard of (its create answer lost for good), planted
@@ -320,7 +337,12 @@ fn a_job_runs_on_ec2_and_the_ledger_shows_compute_storage_and_egress() {
     let theirs = aws.instances_of("ferry-deadbeef-j-00000000000000a1-a1");
     assert_eq!(Aws::state(&theirs[0]), InstanceStateName::Running);
     aws.rt.block_on(async {
-        aws.ec2.terminate_instances().instance_ids(other).send().await.unwrap();
+        aws.ec2
+            .terminate_instances()
+            .instance_ids(other)
+            .send()
+            .await
+            .unwrap();
     });
 }
 
@@ -362,11 +384,19 @@ fn a_spot_interruption_sends_the_job_back_to_the_queue() {
     let v = view(&env, &id);
     let first = attempts(&v)[0]["instance_id"].as_str().unwrap().to_string();
     let made = aws.instances_of(&id);
-    assert_eq!(made[0].instance_lifecycle().map(|l| l.as_str()), Some("spot"));
+    assert_eq!(
+        made[0].instance_lifecycle().map(|l| l.as_str()),
+        Some("spot")
+    );
     // AWS takes the capacity back.
     let bare = first.split_once('/').unwrap().1.to_string();
     aws.rt.block_on(async {
-        aws.ec2.terminate_instances().instance_ids(bare).send().await.unwrap();
+        aws.ec2
+            .terminate_instances()
+            .instance_ids(bare)
+            .send()
+            .await
+            .unwrap();
     });
     let j = wait_state_for(&env, &id, 120, terminal);
     assert_eq!(j["state"], "succeeded", "{j}");
@@ -444,14 +474,18 @@ fn catalog_refresh_puts_live_spot_prices_per_zone_beside_the_list_prices() {
     let list = aws.rt.block_on(async {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
-            .and(path("/offers/v1.0/aws/AmazonEC2/current/us-east-1/index.json"))
-            .respond_with(ResponseTemplate::new(200).set_body_string(
-                std::fs::read_to_string(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../ferry-refresh/tests/fixtures/aws/good.json"
-                ))
-                .unwrap(),
+            .and(path(
+                "/offers/v1.0/aws/AmazonEC2/current/us-east-1/index.json",
             ))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_string(
+                    std::fs::read_to_string(concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/../ferry-refresh/tests/fixtures/aws/good.json"
+                    ))
+                    .unwrap(),
+                ),
+            )
             .mount(&server)
             .await;
         server
@@ -466,16 +500,30 @@ fn catalog_refresh_puts_live_spot_prices_per_zone_beside_the_list_prices() {
         .args(["catalog", "refresh", "--provider", "aws", "--json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v[0]["result"]["status"], "updated", "{v}");
     let offers = env.json(&["offers", "--provider", "aws", "--spot"]);
-    let rows = offers["offers"].as_array().or(offers.as_array()).unwrap().clone();
+    let rows = offers["offers"]
+        .as_array()
+        .or(offers.as_array())
+        .unwrap()
+        .clone();
     let g4 = rows
         .iter()
         .find(|o| o["instance_type"] == "g4dn.xlarge")
         .unwrap_or_else(|| panic!("{offers}"));
-    assert!(g4["spot_price_hour"].as_f64().is_some_and(|p| p > 0.0), "{g4}");
+    assert!(
+        g4["spot_price_hour"].as_f64().is_some_and(|p| p > 0.0),
+        "{g4}"
+    );
     let notes = g4["notes"].as_str().unwrap();
-    assert!(notes.contains("DescribeSpotPriceHistory") && notes.contains("us-east-1a"), "{notes}");
+    assert!(
+        notes.contains("DescribeSpotPriceHistory") && notes.contains("us-east-1a"),
+        "{notes}"
+    );
 }

@@ -446,7 +446,7 @@ fn a_wrong_api_key_fails_the_job_naming_the_provider_without_retrying_in_a_loop(
 #[test]
 fn a_server_crash_at_each_lifecycle_step_loses_nothing() {
     let cloud = cloud();
-    for point in ["after-create", "waiting-ssh", "running", "terminating"] {
+    for point in CRASH_POINTS {
         let env = Env::new();
         config(&env, &cloud, &["runpod"], KEY);
         let t = rented_task(
@@ -455,42 +455,52 @@ fn a_server_crash_at_each_lifecycle_step_loses_nothing() {
             "  accelerators: RTX4090:1",
             "sleep 1; echo survived",
         );
-        // The submission is durable before the server's first pass; a crash in that pass
-        // cuts the launch's answer short (as a kill -9 would), so the id is read after.
-        let _ = env
-            .ferry()
-            .env("FERRY_CRASH_AT", point)
-            .args(["launch", "--detach"])
-            .arg(&t)
-            .output()
-            .unwrap();
-        // Wait for the server to die at the point.
-        let info: Value =
-            serde_json::from_str(&std::fs::read_to_string(env.path("data/server.json")).unwrap())
-                .unwrap();
-        let pid = info["pid"].as_i64().unwrap() as i32;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::path::Path::new(&format!("/proc/{pid}")).exists()
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z")
-        {
-            assert!(Instant::now() < deadline, "{point}: the server did not die");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let log = std::fs::read_to_string(env.path("data/server.log")).unwrap();
-        assert!(
-            log.contains(&format!("FERRY_CRASH_AT={point}")),
-            "{point}: {log}"
-        );
-        // Any command starts a fresh server, which recovers.
-        let id = jobs(&env)[0]["id"].as_str().unwrap().to_string();
-        let j = wait_end(&env, &id, 90);
-        assert_eq!(j["state"], "succeeded", "{point}: {j}");
-        assert_eq!(cloud.instances_named(&id), 1, "{point}: created twice");
-        assert_eq!(logs(&env, &id), "survived\n", "{point}");
-        settled(&env, &cloud);
+        crash_then_recover(&env, &cloud, point, &t);
     }
+}
+
+/// The lifecycle steps the server can be told to die at (`FERRY_CRASH_AT`).
+const CRASH_POINTS: [&str; 4] = ["after-create", "waiting-ssh", "running", "terminating"];
+
+/// Launches `task` (which echoes `survived`) with the server set to die at `point`, waits
+/// for it to die there, and lets a fresh server recover: the job succeeds on one instance,
+/// and the ledger equals the fake's billing record.
+fn crash_then_recover(env: &Env, cloud: &Cloud, point: &str, task: &std::path::Path) {
+    // The submission is durable before the server's first pass; a crash in that pass
+    // cuts the launch's answer short (as a kill -9 would), so the id is read after.
+    let _ = env
+        .ferry()
+        .env("FERRY_CRASH_AT", point)
+        .args(["launch", "--detach"])
+        .arg(task)
+        .output()
+        .unwrap();
+    // Wait for the server to die at the point.
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("data/server.json")).unwrap())
+            .unwrap();
+    let pid = info["pid"].as_i64().unwrap() as i32;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z")
+    {
+        assert!(Instant::now() < deadline, "{point}: the server did not die");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = std::fs::read_to_string(env.path("data/server.log")).unwrap();
+    assert!(
+        log.contains(&format!("FERRY_CRASH_AT={point}")),
+        "{point}: {log}"
+    );
+    // Any command starts a fresh server, which recovers.
+    let id = jobs(env)[0]["id"].as_str().unwrap().to_string();
+    let j = wait_end(env, &id, 90);
+    assert_eq!(j["state"], "succeeded", "{point}: {j}");
+    assert_eq!(cloud.instances_named(&id), 1, "{point}: created twice");
+    assert_eq!(logs(env, &id), "survived\n", "{point}");
+    settled(env, cloud);
 }
 
 #[test]
@@ -622,4 +632,348 @@ fn retry_until_up_tries_the_plan_again_until_capacity_appears() {
     assert!(tried.len() >= 3, "{v}");
     assert_eq!(tried.last().unwrap()["offer"]["round"], 1, "{v}");
     settled(&env, &cloud);
+}
+
+/// The Google Cloud and Azure account of the fake, as a user would write it: a
+/// service-account key file for Google, a service principal for Azure, each with its token
+/// endpoint.
+fn hyperscaler_config(env: &Env, cloud: &Cloud, provider: &str, secret: &str) {
+    let reach = format!("ssh_override = \"{}@127.0.0.1:{}\"\n", me(), sshd_port());
+    let text = match provider {
+        "gcp" => format!(
+            "[providers.gcp]\nlaunch = true\ncredentials_file = \"{key}\"\ntoken_endpoint = \"{url}/gcp/token\"\napi_endpoint = \"{url}/gcp/compute/v1\"\n{reach}",
+            key = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../ferry-cloud/fixtures/gcp/service-account.json"
+            ),
+            url = cloud.url
+        ),
+        "azure" => format!(
+            "[providers.azure]\nlaunch = true\ntenant_id = \"{AZ_TENANT}\"\nclient_id = \"6f1c2a3b-0000-4000-8000-00000000c11e\"\nclient_secret = \"{secret}\"\nsubscription_id = \"0b1c2d3e-0000-4000-8000-000000005ab5\"\ntoken_endpoint = \"{url}/azure/token/{AZ_TENANT}/oauth2/v2.0/token\"\napi_endpoint = \"{url}/azure\"\n{reach}",
+            url = cloud.url
+        ),
+        other => panic!("not a hyperscaler: {other}"),
+    };
+    env.config(&text);
+}
+
+const AZ_TENANT: &str = "72f988bf-0000-4000-8000-00000000ae11";
+
+fn hyperscaler_task(
+    env: &Env,
+    name: &str,
+    accelerators: &str,
+    extra: &str,
+    run: &str,
+) -> std::path::PathBuf {
+    task(
+        env,
+        name,
+        &format!(
+            "name: {name}\nresources:\n  accelerators: {accelerators}\ncategories: [hyperscaler]\n{extra}run: |\n  {run}\n"
+        ),
+    )
+}
+
+/// The ledger's total per kind for this home.
+fn by_kind(env: &Env) -> std::collections::BTreeMap<String, i64> {
+    let cost = env.json(&["cost", "--by", "kind"]);
+    cost["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["kind"].as_str().unwrap().to_string(),
+                g["amount_micros"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn google_cloud_and_azure_run_a_job_end_to_end_with_storage_and_egress_billed_exactly() {
+    let cloud = cloud();
+    // (provider, GPU, the catalog's egress price per GB for it, what the id looks like)
+    for (provider, gpu, egress_per_gb) in [("gcp", "L4:1", 0.12), ("azure", "T4:1", 0.087)] {
+        let env = Env::new();
+        hyperscaler_config(&env, &cloud, provider, KEY);
+        let t = hyperscaler_task(
+            &env,
+            provider,
+            gpu,
+            "outputs_gb: 10\n",
+            "echo \"hello from $FERRY_JOB_ID on $FERRY_ATTEMPT\"; sleep 1",
+        );
+        let plan = env.json(&["launch", t.to_str().unwrap(), "--dry-run"]);
+        let chosen = &plan["candidates"][plan["chosen"].as_u64().unwrap() as usize];
+        assert_eq!(chosen["provider"], provider, "{chosen}");
+        assert!(
+            (chosen["egress_usd"].as_f64().unwrap() - 10.0 * egress_per_gb).abs() < 1e-9,
+            "{chosen}"
+        );
+        let calls_before = cloud.calls(provider);
+        let id = launch_detached(&env, &t);
+        let j = wait_end(&env, &id, 90);
+        assert_eq!(j["state"], "succeeded", "{provider}: {j}");
+        assert_eq!(
+            logs(&env, &id),
+            format!("hello from {id} on 1\n"),
+            "{provider}"
+        );
+        let v = view(&env, &id);
+        let a = &attempts(&v)[0];
+        assert_eq!(a["backend"], provider, "{a}");
+        assert_eq!(a["step"], "ended", "{a}");
+        let instance = a["instance_id"].as_str().unwrap();
+        assert!(instance.contains(a["lease"].as_str().unwrap()), "{a}");
+        if provider == "gcp" {
+            // Compute Engine addresses an instance by zone and name.
+            assert!(
+                instance
+                    .split_once('/')
+                    .is_some_and(|(zone, _)| zone.contains('-')),
+                "{a}"
+            );
+        }
+        assert_eq!(a["endpoint"]["provider"]["host"], "127.0.0.1", "{a}");
+        assert!(cloud.calls(provider) > calls_before);
+        // One token for the whole job, not one per call.
+        let tokens = cloud.calls(&format!("{provider}-token"));
+        assert!(
+            (1..=2).contains(&tokens),
+            "{provider}: {tokens} token requests"
+        );
+
+        // compute and overhead are the machine, storage its disk, egress the declared 10 GB.
+        let kinds = by_kind(&env);
+        assert!(kinds["compute"] > 0, "{kinds:?}");
+        assert!(
+            kinds.get("storage").is_some_and(|s| *s > 0),
+            "{provider}: {kinds:?}"
+        );
+        let egress = (10.0 * egress_per_gb * 1e6).round() as i64;
+        assert_eq!(kinds.get("egress"), Some(&egress), "{provider}: {kinds:?}");
+        let text = String::from_utf8(env.ferry().args(["cost"]).output().unwrap().stdout).unwrap();
+        assert!(
+            text.contains("EGRESS") && text.contains("STORAGE"),
+            "{text}"
+        );
+
+        // The fake bills the machine and its disk at the public list price: the ledger less
+        // the egress (which the fake does not meter) equals it to the cent.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cloud.billing_now().is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "still billing: {:?}",
+                cloud.billing_now()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (_, total) = ledger_total(&env);
+        let billed = cloud.billed_for(std::slice::from_ref(&id));
+        let machine = total - egress;
+        assert!(
+            machine >= billed && machine - billed < 10_000,
+            "{provider}: Ferry booked {machine} µ$ for the machine and its disk, the fake billed {billed} µ$"
+        );
+        assert_eq!(cloud.instances_named(&id), 1, "{provider}: one instance");
+        let db = std::fs::read(env.path("data/ferry.db")).unwrap();
+        for secret in [KEY, "PRIVATE KEY"] {
+            assert!(
+                !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{provider}: a secret is in the store"
+            );
+        }
+    }
+}
+
+#[test]
+fn google_cloud_and_azure_quotas_refuse_a_placement_before_anything_is_made() {
+    let cloud = cloud();
+    cloud.faults(Faults {
+        gpu_quota: Some(0),
+        vcpu_quota: Some(0),
+        ..Faults::default()
+    });
+    // (provider, GPU, words the refusal must carry: the quota's name)
+    for (provider, gpu, quota) in [
+        ("gcp", "L4:1", "NVIDIA_L4_GPUS"),
+        ("azure", "T4:1", "vCPUs"),
+    ] {
+        let env = Env::new();
+        hyperscaler_config(&env, &cloud, provider, KEY);
+        let t = hyperscaler_task(&env, provider, gpu, "", "echo never");
+        let id = launch_detached(&env, &t);
+        let j = wait_end(&env, &id, 60);
+        assert_eq!(j["state"], "failed", "{provider}: {j}");
+        let v = view(&env, &id);
+        assert!(!attempts(&v).is_empty());
+        for a in attempts(&v) {
+            assert_eq!(a["cause"]["kind"], "quota", "{provider}: {a}");
+            assert!(a["instance_id"].is_null(), "nothing was made: {a}");
+            let e = a["error"].as_str().unwrap_or_default();
+            assert!(e.contains(quota) && e.contains(" 0 "), "{provider}: {e}");
+        }
+        assert_eq!(cloud.instances_named(&id), 0, "{provider}");
+    }
+}
+
+#[test]
+fn a_wrong_service_principal_secret_fails_the_job_naming_azure_without_a_retry_loop() {
+    let cloud = cloud();
+    let env = Env::new();
+    hyperscaler_config(&env, &cloud, "azure", "not-the-secret");
+    let t = hyperscaler_task(&env, "azure", "T4:1", "", "echo never");
+    let id = launch_detached(&env, &t);
+    let j = wait_end(&env, &id, 60);
+    assert_eq!(j["state"], "failed", "{j}");
+    let reason = j["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("azure") && reason.contains("AADSTS7000215"),
+        "Entra ID's own words: {reason}"
+    );
+    let v = view(&env, &id);
+    let a = &attempts(&v)[0];
+    assert_eq!(a["cause"]["kind"], "auth", "{a}");
+    let shown = format!("{v}");
+    assert!(
+        !shown.contains("not-the-secret"),
+        "the secret is never shown: {shown}"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let tokens = cloud.calls("azure-token");
+    assert!(tokens <= 4, "{tokens} token requests with a refused secret");
+    assert_eq!(cloud.calls("azure"), 0, "no API call without a token");
+}
+
+/// The fake's own id of the instance a job's attempt runs on (found by the lease name, which
+/// the provider's id contains or is).
+fn world_id_of(cloud: &Cloud, job: &str, attempt: u32) -> String {
+    let suffix = format!("-a{attempt}");
+    cloud
+        .world
+        .lock()
+        .unwrap()
+        .instances
+        .iter()
+        .find(|i| i.name.contains(job) && i.name.ends_with(&suffix))
+        .map(|i| i.id.clone())
+        .unwrap_or_else(|| panic!("no instance of {job} attempt {attempt}"))
+}
+
+#[test]
+fn an_evicted_spot_vm_on_google_cloud_or_azure_goes_back_to_the_queue() {
+    let cloud = cloud();
+    for (provider, gpu) in [("gcp", "L4:1"), ("azure", "T4:1")] {
+        let env = Env::new();
+        hyperscaler_config(&env, &cloud, provider, KEY);
+        let t = hyperscaler_task(
+            &env,
+            provider,
+            gpu,
+            "",
+            "echo \"attempt $FERRY_ATTEMPT\"\n  if [ \"$FERRY_ATTEMPT\" = 1 ]; then sleep 120; fi",
+        );
+        let text = std::fs::read_to_string(&t).unwrap().replace(
+            &format!("  accelerators: {gpu}\n"),
+            &format!(
+                "  accelerators: {gpu}\n  use_spot: true\n  job_recovery:\n    max_restarts: 2\n"
+            ),
+        );
+        std::fs::write(&t, text).unwrap();
+        let id = launch_detached(&env, &t);
+        wait_state_for(&env, &id, 60, |s| s == "running");
+        {
+            let w = cloud.world.lock().unwrap();
+            let made = w.instances.iter().find(|i| i.name.contains(&id)).unwrap();
+            assert!(made.spot, "{provider}: created as spot: {made:?}");
+        }
+        // Google's instanceTerminationAction and Azure's evictionPolicy are both Delete: the
+        // machine vanishes.
+        let first = world_id_of(&cloud, &id, 1);
+        assert!(cloud.world.lock().unwrap().preempt(&first, false));
+        let j = wait_end(&env, &id, 90);
+        assert_eq!(j["state"], "succeeded", "{provider}: {j}");
+        let v = view(&env, &id);
+        let tried = attempts(&v);
+        assert_eq!(tried.len(), 2, "{provider}: {v}");
+        assert_eq!(tried[0]["cause"]["cause"], "preempted", "{provider}");
+        assert_eq!(tried[1]["cause"]["cause"], "exited", "{provider}");
+        assert!(logs(&env, &id).contains("attempt 2"), "{provider}");
+        settled(&env, &cloud);
+    }
+}
+
+#[test]
+fn the_sweep_ends_a_google_cloud_orphan_and_leaves_the_rest_alone() {
+    let cloud = cloud();
+    let env = Env::new();
+    hyperscaler_config(&env, &cloud, "gcp", KEY);
+    let id = launch_detached(&env, &hyperscaler_task(&env, "first", "L4:1", "", "true"));
+    wait_end(&env, &id, 60);
+    let lease = attempts(&view(&env, &id))[0]["lease"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mark = lease.split('-').nth(1).unwrap().to_string();
+    let plant = |name: &str| {
+        cloud
+            .world
+            .lock()
+            .unwrap()
+            .create(ferry_fakecloud::world::NewInstance {
+                provider: "gcp",
+                name: name.to_string(),
+                instance_type: "g2-standard-4".into(),
+                region: "us-central1".into(),
+                gpu_count: 1,
+                price_per_hour: 0.7,
+                spot: false,
+                billing: ferry_cloud::Billing::PER_SECOND,
+                storage_per_hour: 0.0,
+                public_key: None,
+                env: Default::default(),
+            })
+            .unwrap()
+            .name
+    };
+    let orphan = plant(&format!("ferry-{mark}-j-00000000000000a1-a1"));
+    let theirs = plant("my-notebook");
+    let done = env.json(&["sweep"]);
+    let verdict = |name: &str| {
+        done.as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["instance"].as_str().is_some_and(|i| i.ends_with(name)))
+            .map(|f| f["verdict"].as_str().unwrap().to_string())
+    };
+    assert_eq!(verdict(&orphan).as_deref(), Some("orphan"), "{done}");
+    assert_eq!(verdict(&theirs).as_deref(), Some("not-ours"), "{done}");
+    let still = cloud.billing_now();
+    assert_eq!(still.len(), 1, "{still:?}");
+    assert!(still[0].contains("my-notebook"), "{still:?}");
+    let mut w = cloud.world.lock().unwrap();
+    let theirs_id = w
+        .instances
+        .iter()
+        .find(|i| i.name == theirs)
+        .unwrap()
+        .id
+        .clone();
+    w.terminate("gcp", &theirs_id);
+}
+
+#[test]
+fn a_server_crash_at_each_lifecycle_step_loses_nothing_on_google_cloud_and_azure() {
+    let cloud = cloud();
+    for (provider, gpu) in [("gcp", "L4:1"), ("azure", "T4:1")] {
+        for point in CRASH_POINTS {
+            let env = Env::new();
+            hyperscaler_config(&env, &cloud, provider, KEY);
+            let t = hyperscaler_task(&env, point, gpu, "", "sleep 1; echo survived");
+            crash_then_recover(&env, &cloud, point, &t);
+        }
+    }
 }

@@ -14,7 +14,9 @@ use crate::PROVIDER;
 /// The kind of an EC2 (or Service Quotas) error code.
 pub fn classify(code: &str) -> ErrorKind {
     match code {
-        "InsufficientInstanceCapacity" | "InsufficientHostCapacity" | "InsufficientCapacity"
+        "InsufficientInstanceCapacity"
+        | "InsufficientHostCapacity"
+        | "InsufficientCapacity"
         | "Unsupported" => ErrorKind::NoCapacity,
         "InstanceLimitExceeded"
         | "VcpuLimitExceeded"
@@ -30,9 +32,10 @@ pub fn classify(code: &str) -> ErrorKind {
         | "AccessDeniedException"
         | "ExpiredToken"
         | "UnrecognizedClientException" => ErrorKind::Auth,
-        "RequestLimitExceeded" | "Throttling" | "ThrottlingException" | "TooManyRequestsException" => {
-            ErrorKind::RateLimited
-        }
+        "RequestLimitExceeded"
+        | "Throttling"
+        | "ThrottlingException"
+        | "TooManyRequestsException" => ErrorKind::RateLimited,
         "InternalError" | "InternalFailure" | "ServiceUnavailable" | "Unavailable"
         | "ServiceException" => ErrorKind::Transient,
         c if c.ends_with(".NotFound") || c.ends_with("NotFoundException") => ErrorKind::NotFound,
@@ -78,7 +81,11 @@ where
             500.. => ErrorKind::Transient,
             _ => ErrorKind::Refused,
         };
-        return CloudError::new(PROVIDER, kind, format!("{op}: HTTP {status} with no AWS error code"));
+        return CloudError::new(
+            PROVIDER,
+            kind,
+            format!("{op}: HTTP {status} with no AWS error code"),
+        );
     }
     let text = DisplayErrorContext(&e).to_string();
     let kind = match &e {

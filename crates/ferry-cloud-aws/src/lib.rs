@@ -143,7 +143,10 @@ impl Ec2 {
                     loader = loader.endpoint_url(&self.config.base_url);
                 }
                 // A region for the loader itself; every client sets its own.
-                loader.region(Region::new(self.regions()[0].clone())).load().await
+                loader
+                    .region(Region::new(self.regions()[0].clone()))
+                    .load()
+                    .await
             })
             .await
     }
@@ -162,7 +165,11 @@ impl Ec2 {
     }
 
     /// Ferry's key pair and security group in `region`, found by name or made.
-    async fn region_setup(&self, region: &str, public_key: &str) -> Result<RegionSetup, CloudError> {
+    async fn region_setup(
+        &self,
+        region: &str,
+        public_key: &str,
+    ) -> Result<RegionSetup, CloudError> {
         if let Some(s) = self.setup.lock().await.get(region) {
             return Ok(s.clone());
         }
@@ -228,7 +235,9 @@ impl Ec2 {
             .map_err(|e| cloud_error("CreateSecurityGroup", e))?;
         let id = made
             .group_id()
-            .ok_or_else(|| CloudError::malformed(PROVIDER, "CreateSecurityGroup.GroupId", "missing"))?
+            .ok_or_else(|| {
+                CloudError::malformed(PROVIDER, "CreateSecurityGroup.GroupId", "missing")
+            })?
             .to_string();
         self.count();
         ec2.authorize_security_group_ingress()
@@ -347,7 +356,10 @@ impl Ec2 {
         let out = ec2
             .describe_instance_types()
             .set_instance_types(Some(
-                types.iter().map(|t| InstanceType::from(t.as_str())).collect(),
+                types
+                    .iter()
+                    .map(|t| InstanceType::from(t.as_str()))
+                    .collect(),
             ))
             .send()
             .await
@@ -366,7 +378,11 @@ impl Ec2 {
     /// Refuses an offer that would pass the account's vCPU quota for its family in its
     /// region; `Ok(None)` when checked and within it, `Ok(Some(why))` when it could not be
     /// checked (no permission, no such quota), which does not block the launch.
-    async fn check_quota(&self, offer: &OfferRef, region: &str) -> Result<Option<String>, CloudError> {
+    async fn check_quota(
+        &self,
+        offer: &OfferRef,
+        region: &str,
+    ) -> Result<Option<String>, CloudError> {
         let Some(family) = family_of(&offer.instance_type) else {
             return Ok(Some(format!(
                 "no vCPU quota known for {}'s family: not checked",
@@ -388,7 +404,10 @@ impl Ec2 {
                 let e = cloud_error("GetServiceQuota", e);
                 return match e.kind {
                     ErrorKind::Transient | ErrorKind::RateLimited => Err(e),
-                    _ => Ok(Some(format!("quota {code} not read ({}): not checked", e.message))),
+                    _ => Ok(Some(format!(
+                        "quota {code} not read ({}): not checked",
+                        e.message
+                    ))),
                 };
             }
         };
@@ -468,7 +487,10 @@ impl Ec2 {
                     .iter()
                     .flat_map(|r| r.instances().iter().cloned()),
             );
-            token = page.next_token().map(str::to_string).filter(|t| !t.is_empty());
+            token = page
+                .next_token()
+                .map(str::to_string)
+                .filter(|t| !t.is_empty());
             if token.is_none() {
                 return Ok(out);
             }
@@ -476,7 +498,11 @@ impl Ec2 {
     }
 
     /// The cheapest availability zone's spot price for `instance_type` now.
-    async fn spot_price(&self, region: &str, instance_type: &str) -> Result<(String, f64), CloudError> {
+    async fn spot_price(
+        &self,
+        region: &str,
+        instance_type: &str,
+    ) -> Result<(String, f64), CloudError> {
         let prices = spot_prices(self, region, &[instance_type.to_string()]).await?;
         prices
             .into_iter()
@@ -507,10 +533,15 @@ pub async fn spot_prices(
         let page = client
             .describe_spot_price_history()
             .set_instance_types(Some(
-                types.iter().map(|t| InstanceType::from(t.as_str())).collect(),
+                types
+                    .iter()
+                    .map(|t| InstanceType::from(t.as_str()))
+                    .collect(),
             ))
             .product_descriptions("Linux/UNIX")
-            .start_time(aws_sdk_ec2::primitives::DateTime::from(std::time::SystemTime::now()))
+            .start_time(aws_sdk_ec2::primitives::DateTime::from(
+                std::time::SystemTime::now(),
+            ))
             .set_next_token(token.clone())
             .send()
             .await
@@ -530,7 +561,10 @@ pub async fn spot_prices(
             };
             let stamp = p
                 .timestamp()
-                .and_then(|t| t.fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime).ok())
+                .and_then(|t| {
+                    t.fmt(aws_sdk_ec2::primitives::DateTimeFormat::DateTime)
+                        .ok()
+                })
                 .unwrap_or_default();
             let key = (zone.to_string(), t.as_str().to_string());
             let newer = newest.get(&key).is_none_or(|old| stamp > old.since);
@@ -547,7 +581,10 @@ pub async fn spot_prices(
                 );
             }
         }
-        token = page.next_token().map(str::to_string).filter(|t| !t.is_empty());
+        token = page
+            .next_token()
+            .map(str::to_string)
+            .filter(|t| !t.is_empty());
         if token.is_none() {
             return Ok(newest.into_values().collect());
         }
@@ -599,7 +636,10 @@ impl Provider for Ec2 {
                 ),
             ));
         }
-        let mut detail = format!("{} in {region} at ${price:.4}/h, {how}", offer.instance_type);
+        let mut detail = format!(
+            "{} in {region} at ${price:.4}/h, {how}",
+            offer.instance_type
+        );
         match unchecked {
             Some(why) => detail.push_str(&format!("; {why}")),
             None => detail.push_str("; within the vCPU quota"),
@@ -619,8 +659,14 @@ impl Provider for Ec2 {
         let name = req.name.to_string();
         let tags = vec![
             Tag::builder().key("Name").value(&name).build(),
-            Tag::builder().key(OWNER_TAG).value(&req.name.install).build(),
-            Tag::builder().key(JOB_TAG).value(req.name.job.to_string()).build(),
+            Tag::builder()
+                .key(OWNER_TAG)
+                .value(&req.name.install)
+                .build(),
+            Tag::builder()
+                .key(JOB_TAG)
+                .value(req.name.job.to_string())
+                .build(),
             Tag::builder()
                 .key(ATTEMPT_TAG)
                 .value(req.name.attempt.to_string())
@@ -718,7 +764,10 @@ impl Provider for Ec2 {
                         out.push(instance(&region, i)?);
                     }
                 }
-                token = page.next_token().map(str::to_string).filter(|t| !t.is_empty());
+                token = page
+                    .next_token()
+                    .map(str::to_string)
+                    .filter(|t| !t.is_empty());
                 if token.is_none() {
                     break;
                 }
@@ -731,7 +780,12 @@ impl Provider for Ec2 {
         let (region, instance) = split_id(id)?;
         let ec2 = self.client(region).await;
         self.count();
-        match ec2.terminate_instances().instance_ids(instance).send().await {
+        match ec2
+            .terminate_instances()
+            .instance_ids(instance)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => {
                 let e = cloud_error("TerminateInstances", e);
@@ -763,9 +817,9 @@ impl Provider for Ec2 {
 
 /// One EC2 instance as Ferry sees it.
 fn instance(region: &str, i: &aws_sdk_ec2::types::Instance) -> Result<Instance, CloudError> {
-    let id = i
-        .instance_id()
-        .ok_or_else(|| CloudError::malformed(PROVIDER, "Reservations[].Instances[].InstanceId", "missing"))?;
+    let id = i.instance_id().ok_or_else(|| {
+        CloudError::malformed(PROVIDER, "Reservations[].Instances[].InstanceId", "missing")
+    })?;
     let state_name = i.state().and_then(|s| s.name()).ok_or_else(|| {
         CloudError::malformed(PROVIDER, "Reservations[].Instances[].State.Name", "missing")
     })?;
@@ -856,7 +910,11 @@ fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for (k, shift) in [18, 12, 6, 0].into_iter().enumerate() {
             if k <= chunk.len() {
@@ -915,7 +973,10 @@ mod tests {
 
     #[test]
     fn error_codes_map_to_kinds() {
-        assert_eq!(classify("InsufficientInstanceCapacity"), ErrorKind::NoCapacity);
+        assert_eq!(
+            classify("InsufficientInstanceCapacity"),
+            ErrorKind::NoCapacity
+        );
         assert_eq!(classify("VcpuLimitExceeded"), ErrorKind::Quota);
         assert_eq!(classify("SpotMaxPriceTooLow"), ErrorKind::PriceAbove);
         assert_eq!(classify("AuthFailure"), ErrorKind::Auth);

@@ -139,7 +139,11 @@ mod tests {
         let e = verdict(&usage(64.0, 32, 48)).unwrap_err();
         assert_eq!(e.kind, ErrorKind::Quota);
         assert!(e.message.contains("L-DB2E81BA"), "{}", e.message);
-        assert!(e.message.contains("64 vCPUs with 32 in use"), "{}", e.message);
+        assert!(
+            e.message.contains("64 vCPUs with 32 in use"),
+            "{}",
+            e.message
+        );
         assert!(verdict(&usage(0.0, 0, 4)).is_err());
     }
 }

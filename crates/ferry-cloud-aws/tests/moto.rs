@@ -143,9 +143,7 @@ impl Setup {
         out.reservations()
             .iter()
             .flat_map(|r| r.instances().iter().cloned())
-            .filter(|i| {
-                i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated)
-            })
+            .filter(|i| i.state().and_then(|s| s.name()) != Some(&InstanceStateName::Terminated))
             .collect()
     }
 
@@ -171,7 +169,11 @@ async fn an_on_demand_instance_lives_tagged_and_is_terminated_for_good() {
     s.quota("L-DB2E81BA", 64.0);
     let offer = s.offer("g5.xlarge", false);
     let quote = s.ec2.quote(&offer).await.unwrap();
-    assert!(quote.detail.contains("within the vCPU quota"), "{}", quote.detail);
+    assert!(
+        quote.detail.contains("within the vCPU quota"),
+        "{}",
+        quote.detail
+    );
     assert_eq!(quote.price_per_hour, 1.006);
     let id = s.create(offer, 1).await;
     assert!(id.0.starts_with("eu-west-3/i-"), "{id}");
@@ -186,7 +188,10 @@ async fn an_on_demand_instance_lives_tagged_and_is_terminated_for_good() {
 
     // Tags on the instance and on its volume; terminate on shutdown; Ferry's group and key.
     let raw = s.all().await;
-    let inst = raw.iter().find(|i| i.instance_id() == Some(bare(&id))).unwrap();
+    let inst = raw
+        .iter()
+        .find(|i| i.instance_id() == Some(bare(&id)))
+        .unwrap();
     let tag = |tags: &[Tag], k: &str| {
         tags.iter()
             .find(|t| t.key() == Some(k))
@@ -197,18 +202,35 @@ async fn an_on_demand_instance_lives_tagged_and_is_terminated_for_good() {
     assert_eq!(tag(inst.tags(), "ferry:attempt").as_deref(), Some("1"));
     assert!(tag(inst.tags(), "ferry:job").is_some());
     assert_eq!(inst.instance_type().unwrap().as_str(), "g5.xlarge");
-    assert_eq!(inst.image_id(), Some("ami-dca37ea5"), "the Deep Learning AMI");
+    assert_eq!(
+        inst.image_id(),
+        Some("ami-dca37ea5"),
+        "the Deep Learning AMI"
+    );
     assert!(inst.key_name().unwrap().starts_with("ferry-"));
-    let groups: Vec<_> = inst.security_groups().iter().filter_map(|g| g.group_name()).collect();
+    let groups: Vec<_> = inst
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_name())
+        .collect();
     assert_eq!(groups, ["ferry-ssh"]);
     let volumes = s
         .sdk
         .describe_volumes()
-        .filters(Filter::builder().name("tag:ferry:owner").values("0a1b2c3d").build())
+        .filters(
+            Filter::builder()
+                .name("tag:ferry:owner")
+                .values("0a1b2c3d")
+                .build(),
+        )
         .send()
         .await
         .unwrap();
-    assert_eq!(volumes.volumes().len(), 1, "the root volume carries the tags");
+    assert_eq!(
+        volumes.volumes().len(),
+        1,
+        "the root volume carries the tags"
+    );
     assert_eq!(volumes.volumes()[0].size(), Some(60));
     let shutdown = s
         .sdk
@@ -233,20 +255,31 @@ async fn an_on_demand_instance_lives_tagged_and_is_terminated_for_good() {
         .unwrap();
     let perms = rules.security_groups()[0].ip_permissions();
     assert_eq!(perms.len(), 1);
-    assert_eq!((perms[0].from_port(), perms[0].to_port()), (Some(22), Some(22)));
+    assert_eq!(
+        (perms[0].from_port(), perms[0].to_port()),
+        (Some(22), Some(22))
+    );
 
     s.ec2.terminate(&id).await.unwrap();
     let after = s.ec2.list().await.unwrap();
     let me = after.iter().find(|i| i.id == id);
-    assert!(me.is_none_or(|i| i.state == InstanceState::Terminated), "{me:?}");
+    assert!(
+        me.is_none_or(|i| i.state == InstanceState::Terminated),
+        "{me:?}"
+    );
     // Terminating again, or an id EC2 never had, is fine: it is gone.
     s.ec2.terminate(&id).await.unwrap();
     s.ec2
-        .terminate(&ferry_cloud::InstanceId("eu-west-3/i-0123456789abcdef0".into()))
+        .terminate(&ferry_cloud::InstanceId(
+            "eu-west-3/i-0123456789abcdef0".into(),
+        ))
         .await
         .unwrap();
     assert!(matches!(s.ec2.guard(), Guard::SelfTerminate(_)));
-    assert_eq!((s.ec2.billing().increment_s, s.ec2.billing().minimum_s), (1, 60));
+    assert_eq!(
+        (s.ec2.billing().increment_s, s.ec2.billing().minimum_s),
+        (1, 60)
+    );
 }
 
 #[tokio::test]
@@ -283,13 +316,23 @@ async fn spot_is_launched_as_spot_and_an_interruption_shows_in_the_listing() {
     assert!(quote.detail.contains("spot in"), "{}", quote.detail);
     let id = s.create(offer, 4).await;
     let raw = s.all().await;
-    let inst = raw.iter().find(|i| i.instance_id() == Some(bare(&id))).unwrap();
+    let inst = raw
+        .iter()
+        .find(|i| i.instance_id() == Some(bare(&id)))
+        .unwrap();
     assert_eq!(inst.instance_lifecycle().map(|l| l.as_str()), Some("spot"));
     assert_eq!(
         inst.placement().and_then(|p| p.availability_zone()),
         Some(zone.as_str())
     );
-    let me = s.ec2.list().await.unwrap().into_iter().find(|i| i.id == id).unwrap();
+    let me = s
+        .ec2
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|i| i.id == id)
+        .unwrap();
     assert!(me.interruptible);
     assert_eq!(me.state, InstanceState::Running);
 
@@ -302,7 +345,8 @@ async fn spot_is_launched_as_spot_and_an_interruption_shows_in_the_listing() {
         .unwrap();
     let me = s.ec2.list().await.unwrap().into_iter().find(|i| i.id == id);
     assert!(
-        me.as_ref().is_none_or(|i| i.state == InstanceState::Terminated && i.interruptible),
+        me.as_ref()
+            .is_none_or(|i| i.state == InstanceState::Terminated && i.interruptible),
         "{me:?}"
     );
 }
@@ -315,7 +359,10 @@ async fn a_launch_over_the_vcpu_quota_is_refused_before_it_is_tried() {
     let e = s.ec2.quote(&s.offer("g5.xlarge", false)).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Quota, "{e}");
     assert!(e.message.contains("L-DB2E81BA"), "{e}");
-    assert!(e.message.contains("Running On-Demand G and VT instances"), "{e}");
+    assert!(
+        e.message.contains("Running On-Demand G and VT instances"),
+        "{e}"
+    );
     assert!(e.message.contains("is 2 vCPUs with 0 in use"), "{e}");
     assert!(s.all().await.is_empty(), "nothing was launched");
 
@@ -411,10 +458,12 @@ async fn live_spot_prices_come_per_availability_zone() {
     let mut zones: Vec<_> = prices.iter().map(|p| p.zone.clone()).collect();
     zones.sort();
     zones.dedup();
-    assert_eq!(zones.len(), prices.len(), "one price per zone and type: {prices:?}");
-    assert!(
-        prices
-            .iter()
-            .all(|p| p.instance_type == "p4d.24xlarge" && p.usd_per_hour > 0.0 && p.zone.starts_with("us-east-2"))
+    assert_eq!(
+        zones.len(),
+        prices.len(),
+        "one price per zone and type: {prices:?}"
     );
+    assert!(prices.iter().all(|p| p.instance_type == "p4d.24xlarge"
+        && p.usd_per_hour > 0.0
+        && p.zone.starts_with("us-east-2")));
 }

@@ -220,6 +220,9 @@ impl Api {
                     }
                     e
                 }
+                // Raised before any answer (a token source refusing the credentials): only
+                // a transient failure is worth another try.
+                Err(e) if !e.kind.is_retryable() => return Err(e),
                 Err(e) => e,
             };
             if last {
@@ -285,7 +288,11 @@ impl Api {
     ) -> CloudError {
         let words = short(&r.body);
         let kind = match r.status {
-            401 | 403 => ErrorKind::Auth,
+            401 => ErrorKind::Auth,
+            // Google answers 403 for a quota or a rate limit too: its classifier may say so.
+            403 => classify(r)
+                .filter(|k| matches!(k, ErrorKind::Quota | ErrorKind::RateLimited))
+                .unwrap_or(ErrorKind::Auth),
             429 => ErrorKind::RateLimited,
             500..=599 => ErrorKind::Transient,
             _ => classify(r).unwrap_or(if r.status == 404 {

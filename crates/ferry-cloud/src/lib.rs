@@ -12,12 +12,18 @@
 //! no capacity moves on to the next offer, a 429 is retried after its `Retry-After`, a wrong
 //! key is reported once and never retried in a loop. API keys are held in [`ApiKey`], which
 //! never prints itself.
+//!
+//! The hyperscalers authenticate with short-lived OAuth tokens instead of a key: Google
+//! Cloud's from a service account's signed JWT, Azure's from a service principal's secret.
+//! [`oauth`] asks for and caches them; [`http::Api`] asks its [`http::TokenSource`] before
+//! every request. AWS is not here: its SDK is heavy, and lives in `ferry-cloud-aws`.
 
 pub mod billing;
 pub mod error;
 pub mod http;
 pub mod keys;
 pub mod names;
+pub mod oauth;
 pub mod provider;
 pub mod providers;
 

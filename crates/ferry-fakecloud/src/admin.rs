@@ -95,6 +95,8 @@ async fn plant(State(w): State<Shared>, Json(p): Json<Plant>) -> Result<Json<Val
         "lambda" => "lambda",
         "vastai" => "vastai",
         "paperspace" => "paperspace",
+        // Listed from the world's instances (Azure keeps its own resources: not plantable).
+        "gcp" => "gcp",
         _ => return Err(StatusCode::BAD_REQUEST),
     };
     let mut w = w.lock().unwrap();

@@ -7,11 +7,11 @@
 //! <https://docs.aws.amazon.com/servicequotas/2019-06-24/apireference/API_GetServiceQuota.html>.
 
 use crate::Shared;
+use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -49,10 +49,16 @@ async fn call(State(w): State<Shared>, headers: HeaderMap, body: String) -> Resp
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if target != TARGET {
-        return error("UnknownOperationException", &format!("{target} is not answered here"));
+        return error(
+            "UnknownOperationException",
+            &format!("{target} is not answered here"),
+        );
     }
     let Ok(req) = serde_json::from_str::<GetServiceQuota>(&body) else {
-        return error("ValidationException", "ServiceCode and QuotaCode are required");
+        return error(
+            "ValidationException",
+            "ServiceCode and QuotaCode are required",
+        );
     };
     let mut w = w.lock().unwrap();
     *w.calls.entry("aws-quotas".into()).or_default() += 1;
@@ -76,7 +82,10 @@ async fn call(State(w): State<Shared>, headers: HeaderMap, body: String) -> Resp
         ),
         None => error(
             "NoSuchResourceException",
-            &format!("The request failed because the specified service or quota does not exist: {}/{}", req.service_code, req.quota_code),
+            &format!(
+                "The request failed because the specified service or quota does not exist: {}/{}",
+                req.service_code, req.quota_code
+            ),
         ),
     }
 }

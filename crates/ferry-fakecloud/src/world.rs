@@ -43,6 +43,10 @@ pub struct Faults {
     /// it as the limit, with the GPUs of live instances as the usage, and a create that
     /// would pass it is refused the provider's way. Unset: plenty.
     pub gpu_quota: Option<u32>,
+    /// Azure's regional vCPU quota per VM family (Azure counts vCPUs, not GPUs): the usages
+    /// endpoint reports it as each family's limit, and the spot (`lowPriorityCores`) limit,
+    /// with the vCPUs of live instances as the usage. Unset: plenty.
+    pub vcpu_quota: Option<u32>,
     /// AWS Service Quotas values by quota code (`L-DB2E81BA` → 64.0 vCPUs): `/aws-quotas`
     /// answers `GetServiceQuota` with them, and a code not set with
     /// `NoSuchResourceException`, as AWS does for a quota it does not know.
@@ -225,7 +229,11 @@ impl World {
 
     /// A new access token, accepted by the gate from now on (a token endpoint's answer).
     pub fn issue_token(&mut self, provider: &str) -> String {
-        let token = format!("{provider}-token-{}-{}", now_ms(), self.issued_tokens.len() + 1);
+        let token = format!(
+            "{provider}-token-{}-{}",
+            now_ms(),
+            self.issued_tokens.len() + 1
+        );
         self.issued_tokens.insert(token.clone());
         token
     }

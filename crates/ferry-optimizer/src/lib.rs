@@ -325,9 +325,12 @@ fn egress_usd(c: &mut Candidate, task: &Task) -> f64 {
         None if matches!(
             c.category,
             Category::GpuCloud | Category::Hyperscaler | Category::Decentralized
-        ) => {
-            c.notes
-                .push(format!("egress price unknown for {}: {gb} GB counted at $0", c.provider));
+        ) =>
+        {
+            c.notes.push(format!(
+                "egress price unknown for {}: {gb} GB counted at $0",
+                c.provider
+            ));
             0.0
         }
         None => 0.0,

@@ -79,34 +79,125 @@ pub fn write_cache(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 /// Puts the cheapest zone's live spot price on each row of `region` that has one, naming
-/// every zone's price in its notes; returns how many rows got one. Pure: the prices were
-/// read before.
-pub fn with_spot_prices(rows: &mut [CacheRow], region: &str, prices: &[ferry_cloud::ZonePrice]) -> usize {
+/// every zone's price in its notes; returns how many rows got one. A zone listed more than
+/// once (a price history) counts with its latest price. Pure: the prices were read before.
+pub fn with_spot_prices(
+    rows: &mut [CacheRow],
+    region: &str,
+    prices: &[ferry_cloud::ZonePrice],
+) -> usize {
     let mut n = 0;
     for row in rows.iter_mut().filter(|r| r.region == region) {
-        let mut zones: Vec<&ferry_cloud::ZonePrice> = prices
-            .iter()
-            .filter(|p| p.instance_type == row.instance_type && p.usd_per_hour > 0.0)
-            .collect();
-        if zones.is_empty() {
-            continue;
+        // zone -> its latest price (RFC 3339 times of one API compare as strings).
+        let mut latest: std::collections::BTreeMap<&str, &ferry_cloud::ZonePrice> =
+            Default::default();
+        for p in prices.iter().filter(|p| {
+            p.instance_type == row.instance_type
+                && p.usd_per_hour.is_finite()
+                && p.usd_per_hour > 0.0
+        }) {
+            let slot = latest.entry(p.zone.as_str()).or_insert(p);
+            if p.since > slot.since {
+                *slot = p;
+            }
         }
-        zones.sort_by(|a, b| a.zone.cmp(&b.zone));
-        let cheapest = zones
-            .iter()
+        let Some(cheapest) = latest
+            .values()
             .min_by(|a, b| a.usd_per_hour.total_cmp(&b.usd_per_hour))
-            .expect("not empty");
+        else {
+            continue;
+        };
         row.spot_price_hour = Some(cheapest.usd_per_hour);
-        let by_zone: Vec<String> = zones
-            .iter()
+        let by_zone: Vec<String> = latest
+            .values()
             .map(|z| format!("{} {}", z.zone, z.usd_per_hour))
             .collect();
-        row.notes = format!(
-            "on-demand list price; spot = the cheapest zone's live price (DescribeSpotPriceHistory, {}): {}",
+        let spot = format!(
+            "spot = the cheapest zone's live price (DescribeSpotPriceHistory, {}): {}",
             cheapest.since,
             by_zone.join(", ")
         );
+        row.notes = if row.notes.trim().is_empty() {
+            spot
+        } else {
+            format!("{}; {spot}", row.notes.trim_end_matches(['.', ';', ' ']))
+        };
         n += 1;
     }
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_cloud::ZonePrice;
+
+    fn row(region: &str, instance_type: &str, notes: &str) -> CacheRow {
+        CacheRow {
+            provider: "aws".into(),
+            category: "hyperscaler",
+            offering: "G4dn".into(),
+            region: region.into(),
+            instance_type: instance_type.into(),
+            gpu: "T4".into(),
+            gpu_count: 1,
+            gpu_vram_gb: Some(16.0),
+            vcpus: Some(4.0),
+            ram_gb: Some(16.0),
+            price_hour: Some(0.526),
+            spot_price_hour: Some(0.2),
+            currency: "USD",
+            egress_per_gb: Some(0.09),
+            billing: "per-second",
+            reliability: None,
+            queue_wait_h: None,
+            pricing: "cash",
+            source: "test".into(),
+            as_of: Date::ymd(2026, 12, 1),
+            notes: notes.into(),
+        }
+    }
+
+    fn price(zone: &str, instance_type: &str, usd: f64, since: &str) -> ZonePrice {
+        ZonePrice {
+            region: "us-east-1".into(),
+            zone: zone.into(),
+            instance_type: instance_type.into(),
+            usd_per_hour: usd,
+            since: since.into(),
+        }
+    }
+
+    #[test]
+    fn the_cheapest_zone_s_latest_price_becomes_the_spot_price() {
+        let mut rows = vec![
+            row("us-east-1", "g4dn.xlarge", "on-demand list price."),
+            row("us-east-1", "p4d.24xlarge", ""),
+            row("us-west-2", "g4dn.xlarge", ""),
+        ];
+        let prices = [
+            price("us-east-1b", "g4dn.xlarge", 0.19, "2026-12-01T10:00:00Z"),
+            // us-east-1a was cheapest once, and is not now: its latest price counts.
+            price("us-east-1a", "g4dn.xlarge", 0.10, "2026-12-01T08:00:00Z"),
+            price("us-east-1a", "g4dn.xlarge", 0.25, "2026-12-01T11:00:00Z"),
+            price(
+                "us-east-1c",
+                "g4dn.xlarge",
+                f64::NAN,
+                "2026-12-01T11:00:00Z",
+            ),
+            price("us-east-1c", "g4dn.xlarge", 0.0, "2026-12-01T11:00:00Z"),
+        ];
+        assert_eq!(with_spot_prices(&mut rows, "us-east-1", &prices), 1);
+        assert_eq!(rows[0].spot_price_hour, Some(0.19));
+        assert_eq!(
+            rows[0].notes,
+            "on-demand list price; spot = the cheapest zone's live price \
+             (DescribeSpotPriceHistory, 2026-12-01T10:00:00Z): us-east-1a 0.25, us-east-1b 0.19"
+        );
+        assert_eq!(rows[1].spot_price_hour, Some(0.2), "no live price: kept");
+        assert_eq!(rows[1].notes, "");
+        assert_eq!(rows[2].spot_price_hour, Some(0.2), "another region: kept");
+        assert_eq!(with_spot_prices(&mut rows, "us-east-1", &[]), 0);
+    }
 }

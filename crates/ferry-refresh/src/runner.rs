@@ -178,7 +178,9 @@ async fn live_spot_prices(spot: &SpotClient, rows: &mut [CacheRow], progress: &d
                 let n = crate::rows::with_spot_prices(rows, &region, &prices);
                 progress(format!("{region}: live spot prices for {n} instance types"));
             }
-            Err(e) => progress(format!("{region}: spot prices not read ({e}); list prices only")),
+            Err(e) => progress(format!(
+                "{region}: spot prices not read ({e}); list prices only"
+            )),
         }
     }
 }

@@ -101,7 +101,11 @@ pub fn spot_price_client(
     };
     let visible = env("AWS_ACCESS_KEY_ID").is_some()
         || env("AWS_PROFILE").is_some()
-        || ctx.config.providers.get("aws").is_some_and(|s| s.profile.is_some())
+        || ctx
+            .config
+            .providers
+            .get("aws")
+            .is_some_and(|s| s.profile.is_some())
         || file("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials")
         || file("AWS_CONFIG_FILE", ".aws/config");
     if !visible {

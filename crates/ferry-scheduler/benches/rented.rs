@@ -130,7 +130,9 @@ async fn main() {
     );
     let mut config = ProviderConfig::new(ProviderKind::Runpod, ApiKey::new("bench-key"));
     config.base_url = format!("{url}/runpod");
-    let provider = ProviderKind::Runpod.build(config).expect("RunPod is built in");
+    let provider = ProviderKind::Runpod
+        .build(config)
+        .expect("RunPod is built in");
     let mut backends = std::collections::HashMap::new();
     backends.insert(
         "runpod".to_string(),

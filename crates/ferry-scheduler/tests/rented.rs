@@ -55,7 +55,9 @@ async fn rig(config: ProviderConfig) -> Rig {
     backends.insert(
         "runpod".to_string(),
         RentedBackend {
-            provider: ProviderKind::Runpod.build(config).expect("RunPod is built in"),
+            provider: ProviderKind::Runpod
+                .build(config)
+                .expect("RunPod is built in"),
             ssh_override: None,
             image: None,
             disk_gb: None,

@@ -15,9 +15,9 @@ mod validate;
 
 pub use error::{DbError, StoreError};
 pub use model::{
-    Attempt, AttemptPatch, BookedEntry, COMPUTE, EventKind, FinishedRun, JobEvent, JobFilter,
-    JobMove, JobPatch, JobRecord, LedgerEntry, LedgerFilter, NewAttempt, NewJob, OVERHEAD,
-    Placement, EGRESS, STORAGE,
+    Attempt, AttemptPatch, BookedEntry, COMPUTE, EGRESS, EventKind, FinishedRun, JobEvent,
+    JobFilter, JobMove, JobPatch, JobRecord, LedgerEntry, LedgerFilter, NewAttempt, NewJob,
+    OVERHEAD, Placement, STORAGE,
 };
 pub use sqlite::{
     Clock, DEFAULT_FILE_NAME, Durability, SCHEMA_VERSION, SqliteOptions, SqliteStore,

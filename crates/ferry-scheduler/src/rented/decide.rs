@@ -5,9 +5,7 @@
 use crate::payload::PlannedOffer;
 use ferry_cloud::{Billing, Endpoint, Instance, InstanceState};
 use ferry_job::{AttemptStep, EndCause, JobState, Micros, NextMove};
-use ferry_store::{
-    Attempt, COMPUTE, EGRESS, JobMove, JobPatch, LedgerEntry, OVERHEAD, STORAGE,
-};
+use ferry_store::{Attempt, COMPUTE, EGRESS, JobMove, JobPatch, LedgerEntry, OVERHEAD, STORAGE};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -313,10 +311,7 @@ pub fn charges(a: &Attempt, gone_at_ms: i64, billing: Billing) -> Vec<LedgerEntr
     ];
     // The task's outputs leave the provider when its run is over: an attempt whose run
     // ended (a preempted one did not finish) is charged the declared egress.
-    if let (Some(_), Some(egress)) = (
-        a.job_ended_at_ms,
-        planned.and_then(|o| o.planned.egress),
-    ) {
+    if let (Some(_), Some(egress)) = (a.job_ended_at_ms, planned.and_then(|o| o.planned.egress)) {
         out.push(entry(
             EGRESS,
             egress.amount(),
