@@ -35,6 +35,11 @@ pub enum Command {
         after_help = "Examples:\n  ferry advise --gpu h100 --gpus 8 --hours-per-month 400 --months 36 --chart cost.svg\n  ferry advise --profile examples/profiles/phd-student.toml\n  ferry advise --gpu 4090 --utilization 40 --site office --currency CAD --json\n  ferry advise --gpu h100 --gpus 64 --demand 21504,0,0,21504,0,0 --months 6 --interruptible\n\nProfiles (TOML) hold everything the flags do and more; flags override the file. Every default and its source: docs/cost-model.md."
     )]
     Advise(Box<AdviseArgs>),
+    /// Replay a job trace or a spot availability trace through Ferry's policies: cost, waits, deadlines, and how many GPUs to buy.
+    #[command(
+        after_help = "Examples:\n  ferry simulate --trace cluster04.csv --owned-gpus 256 --cloud-price 3 --policy owned-first --json\n  ferry simulate --trace cluster04.csv --owned-gpus 256 --cloud-price 3 --policy cheapest   # owned-only FIFO\n  ferry simulate --trace jobs.csv --cloud-price 3 --sweep-owned 0:512:64 --chart curve.svg\n  ferry simulate --spot-trace us-west-2a.json --job-hours 48 --deadline-hours 60 --changeover-hours 0.2 --policy deadline-spot --starts 300 --json\n\nJob traces: the ElasticFlow/ITP CSV as published (job_id, submission_time, num_iteration, model_name, deadline, batch_size, num_gpu, duration) or Ferry's CSV (id, submit_s, gpus, duration_s and optionally estimate_s, deadline_s, max_wait_s, budget_usd). Spot traces: {\"metadata\": {\"gap_seconds\": 600}, \"data\": [1, 0, ...]} (1 = a spot machine was available). The replay decides with the same policy code the server runs; the same inputs and --seed give the same report. See docs/simulate.md."
+    )]
+    Simulate(Box<SimulateArgs>),
     /// Run a task: rank every placement that fits by expected cost, then run it on the best configured one.
     #[command(
         after_help = "Examples:\n  ferry launch task.yaml --dry-run\n  ferry launch task.yaml --dry-run --json\n  ferry launch task.yaml --detach --max-runtime 12h\n  ferry launch spot-task.yaml --retry-until-up 2h\n\nTask files are a subset of SkyPilot's task YAML (name, resources with accelerators: A100:8, cpus, memory, cloud/infra, region, use_spot, disk_size, any_of, job_recovery; num_nodes, envs, workdir, file_mounts, setup, run) plus Ferry's keys: estimated_hours, max_price, deadline, categories, budget, inputs_gb and outputs_gb (the data the job reads in and sends out: outputs_gb is priced at each provider's egress rate in the plan, and booked as its own `egress` line in the ledger).\n\nFerry runs the chosen placement on this host, on [[owned]] machines with a host (over SSH), on [[academic]] clusters with a host (Slurm; `categories: [academic]` sends a task there), and on machines it rents from RunPod, Lambda, Vast.ai and Paperspace ([providers.NAME] launch = true and an API key), AWS EC2 (the SDK's credentials chain), Google Cloud (a service-account key file) and Azure (a service principal). A hyperscaler placement over the account's GPU or vCPU quota is refused before launch, naming the quota and its value. A rented machine is created for the job, named after it, and terminated (verified) when the job ends; a create refused for no capacity, quota or price moves to the next offer of the plan, and `ferry status JOB` lists every offer tried. A preempted spot job goes back to the queue (job_recovery.max_restarts, 3 by default) and sees FERRY_ATTEMPT."
@@ -236,6 +241,99 @@ pub struct LaunchArgs {
     #[arg(long, default_value_t = 15)]
     pub limit: usize,
     /// The plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A scheduling policy (`ferry simulate --policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyChoice {
+    /// Each job where it is cheapest, waiting there in submission order (with owned GPUs cheaper than the cloud: owned-only FIFO).
+    Cheapest,
+    /// Owned and academic GPUs first; rent only when waiting would miss the deadline or pass max_wait, within budget.
+    OwnedFirst,
+    /// Spot while progress keeps up with a uniform line to the deadline, on-demand when behind (Can't Be Late, NSDI '24).
+    DeadlineSpot,
+}
+
+impl From<PolicyChoice> for ferry_policy::PolicyKind {
+    fn from(p: PolicyChoice) -> ferry_policy::PolicyKind {
+        match p {
+            PolicyChoice::Cheapest => ferry_policy::PolicyKind::Cheapest,
+            PolicyChoice::OwnedFirst => ferry_policy::PolicyKind::OwnedFirst,
+            PolicyChoice::DeadlineSpot => ferry_policy::PolicyKind::DeadlineSpot,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// A job trace (CSV) to replay through a cluster of owned, academic and rented GPUs.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "spot_trace",
+        required_unless_present = "spot_trace"
+    )]
+    pub trace: Option<PathBuf>,
+    /// A spot availability trace (JSON) to replay one deadline job on, from many start points.
+    #[arg(long, value_name = "FILE")]
+    pub spot_trace: Option<PathBuf>,
+    /// The policy [default: owned-first for --trace, deadline-spot for --spot-trace].
+    #[arg(long, value_enum)]
+    pub policy: Option<PolicyChoice>,
+    /// Owned GPUs in the pool (--trace).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub owned_gpus: u32,
+    /// An owned GPU-hour's amortised cost, USD (0: marginal cost only, as the reference LP bound assumes).
+    #[arg(long, value_name = "USD", default_value_t = 0.0)]
+    pub owned_rate: f64,
+    /// Rented on-demand capacity's price per GPU-hour, USD [default: the catalog's cheapest on-demand rental of --gpu].
+    #[arg(long, value_name = "USD")]
+    pub cloud_price: Option<f64>,
+    /// The GPU model whose catalog prices are used where a price is not given.
+    #[arg(long)]
+    pub gpu: Option<String>,
+    /// From the decision to rent to the job running, minutes.
+    #[arg(long, value_name = "MINUTES", default_value_t = 0.0)]
+    pub provision_minutes: f64,
+    /// An academic allocation's GPUs (a second pool, free of charge, after a queue wait).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub academic_gpus: u32,
+    /// The academic queue's wait before a job may start there, hours.
+    #[arg(long, value_name = "HOURS", default_value_t = 0.0)]
+    pub academic_wait_hours: f64,
+    /// A hard cap on rented spend per 30-day month, USD.
+    #[arg(long, value_name = "USD")]
+    pub monthly_budget: Option<f64>,
+    /// Replay once per owned-pool size FROM:TO:STEP and print the cost curve: how many GPUs to buy.
+    #[arg(long, value_name = "FROM:TO:STEP")]
+    pub sweep_owned: Option<String>,
+    /// The deadline job's compute, hours (--spot-trace).
+    #[arg(long, value_name = "HOURS")]
+    pub job_hours: Option<f64>,
+    /// Its deadline from its start, hours (--spot-trace).
+    #[arg(long, value_name = "HOURS")]
+    pub deadline_hours: Option<f64>,
+    /// What each move onto a fresh machine costs in lost time, hours (--spot-trace).
+    #[arg(long, value_name = "HOURS", default_value_t = 0.2)]
+    pub changeover_hours: f64,
+    /// Random start points in the spot trace.
+    #[arg(long, default_value_t = 300)]
+    pub starts: u32,
+    /// Seed of the start points: the same seed, the same report.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// An on-demand machine's price per hour, USD [default: the catalog's cheapest 1-GPU spot-capable offer of --gpu].
+    #[arg(long, value_name = "USD")]
+    pub on_demand_price: Option<f64>,
+    /// A spot machine's price per hour, USD [default: that offer's spot price].
+    #[arg(long, value_name = "USD")]
+    pub spot_price: Option<f64>,
+    /// Draw cost over time and owned-pool utilisation (or, with --sweep-owned, the cost curve) as .svg or .png.
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
+    /// The report as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -8,12 +8,10 @@
 //!   between leaves a `Starting` job the backend reports `Absent`, and it is launched then;
 //! - end: the final state, the release of the GPUs and the charge are one transaction.
 //!
-//! Queueing is FIFO with EASY backfill: a later job may start out of turn only if it does
-//! not delay the first job in line (it ends before that job could start, or it uses GPUs
-//! that job will not need).
+//! Queueing is FIFO with EASY backfill (`ferry_policy::easy`): a later job may start out of
+//! turn only if it does not delay the first job in line.
 
 mod payload;
-mod queue;
 pub mod rented;
 
 pub use payload::{DEFAULT_MAX_RESTARTS, Egress, JobPayload, PlannedOffer};
@@ -564,22 +562,46 @@ impl Scheduler {
             .copied()
             .filter(|d| !held.contains(d))
             .collect();
-        let running: Vec<queue::Running> = running
+        let running: Vec<ferry_policy::easy::Running> = running
             .iter()
             .filter(|r| r.placement.backend == id)
-            .map(|r| queue::Running {
+            .map(|r| ferry_policy::easy::Running {
                 gpus: r.gpus.as_ref().map_or(0, |g| g.len() as u32),
                 ends_ms: expected_duration_ms(r).map(|d| r.started_at_ms.unwrap_or(now) + d),
             })
             .collect();
-        let waiting: Vec<queue::Waiting> = queued
+        let waiting: Vec<ferry_policy::Queued> = queued
             .iter()
-            .map(|r| queue::Waiting {
+            .map(|r| ferry_policy::Queued {
                 gpus: JobPayload::from_value(&r.task).map_or(0, |p| p.gpus),
-                duration_ms: expected_duration_ms(r),
+                submitted_ms: r.submitted_at_ms,
+                estimate_ms: expected_duration_ms(r),
+                deadline_ms: None,
+                max_wait_ms: None,
+                on: Some(0),
+                rental: None,
             })
             .collect();
-        for i in queue::choose(now, free.len() as u32, &running, &waiting) {
+        let pools = [ferry_policy::Pool {
+            size: pool.devices.len() as u32,
+            free: free.len() as u32,
+            running,
+            wait_ms: 0,
+        }];
+        // The pool's queue is decided by the `cheapest` policy's pass: submission order
+        // with EASY backfill (the same code `ferry simulate` replays).
+        let decision = ferry_policy::pass::decide(&ferry_policy::View {
+            policy: ferry_policy::PolicyKind::Cheapest,
+            now_ms: now,
+            pools: &pools,
+            queued: &waiting,
+            rent_budget_left: None,
+        });
+        let starts = decision.actions.iter().filter_map(|a| match a {
+            ferry_policy::Action::Start { job, .. } => Some(*job),
+            _ => None,
+        });
+        for i in starts {
             let rec = queued[i];
             let need = waiting[i].gpus as usize;
             let gpus: Vec<u32> = free.drain(..need).collect();

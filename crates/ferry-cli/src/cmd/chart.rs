@@ -36,6 +36,12 @@ pub fn series(e: &CategoryEstimate, horizon: u32) -> Vec<(f64, f64)> {
 }
 
 pub fn render(advice: &Advice, path: &Path) -> Result<()> {
+    check_extension(path)?;
+    write_svg_or_png(&draw_svg(advice)?, SIZE, path)
+}
+
+/// Charts are written as `.svg` or `.png`; anything else is refused before work is done.
+pub fn check_extension(path: &Path) -> Result<()> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -47,8 +53,17 @@ pub fn render(advice: &Advice, path: &Path) -> Result<()> {
             path.display()
         );
     }
-    let svg = draw_svg(advice)?;
-    if ext == "svg" {
+    Ok(())
+}
+
+/// Writes a drawn SVG as is, or rasterised to PNG by the file's extension.
+pub fn write_svg_or_png(svg: &str, size: (u32, u32), path: &Path) -> Result<()> {
+    check_extension(path)?;
+    let png = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if !png {
         std::fs::write(path, svg).with_context(|| format!("writing {}", path.display()))?;
         return Ok(());
     }
@@ -74,9 +89,9 @@ pub fn render(advice: &Advice, path: &Path) -> Result<()> {
     };
     options.fontdb_mut().set_sans_serif_family(family.clone());
     options.font_family = family;
-    let tree = resvg::usvg::Tree::from_str(&svg, &options).context("re-reading the chart's SVG")?;
+    let tree = resvg::usvg::Tree::from_str(svg, &options).context("re-reading the chart's SVG")?;
     let mut pixmap =
-        resvg::tiny_skia::Pixmap::new(SIZE.0, SIZE.1).context("allocating the image")?;
+        resvg::tiny_skia::Pixmap::new(size.0, size.1).context("allocating the image")?;
     pixmap.fill(resvg::tiny_skia::Color::WHITE);
     resvg::render(
         &tree,

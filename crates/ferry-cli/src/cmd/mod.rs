@@ -9,6 +9,8 @@ mod jobs;
 mod launch;
 mod offers;
 mod server;
+mod sim_chart;
+mod simulate;
 mod sweep;
 
 use crate::cli::{CatalogCommand, Cli, Command, ConfigCommand};
@@ -29,6 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Offers(args) => offers::run(&ctx, &args),
         Command::Advise(args) => advise::run(&ctx, &args),
         Command::Launch(args) => launch::run(&ctx, &args),
+        Command::Simulate(args) => simulate::run(&ctx, &args),
         Command::Status { job, limit, json } => match job {
             Some(job) => jobs::show(&ctx, &job, json),
             None => jobs::status(&ctx, limit, json),

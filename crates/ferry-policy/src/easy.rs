@@ -1,7 +1,9 @@
-//! Which queued jobs start now: FIFO, with EASY backfill. Pure, so its rules are tested
-//! on their own.
+//! Which queued jobs start now on one pool of GPUs: in queue order, with EASY backfill.
+//! A later job may start out of turn only if it does not delay the first job in line (it
+//! ends before that job could start, or it uses GPUs that job will not need).
 
 /// A job holding GPUs now.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Running {
     pub gpus: u32,
     /// When it is expected to end; `None` when nobody can say.
@@ -9,9 +11,45 @@ pub struct Running {
 }
 
 /// A queued job, in queue order.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Waiting {
     pub gpus: u32,
     pub duration_ms: Option<i64>,
+}
+
+/// When a job needing `gpus` can start on a pool with `free` GPUs now, given what runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reservation {
+    /// When enough GPUs will be free: `None` when that waits on a job of unknown length
+    /// (or never comes: the pool is too small).
+    pub shadow: Option<i64>,
+    /// GPUs free at that time (all that could be counted, when it never comes).
+    pub avail: u32,
+}
+
+/// The earliest time `gpus` will be free together, from what runs and when it ends.
+pub fn reserve<'a>(
+    free: u32,
+    running: impl IntoIterator<Item = &'a Running>,
+    gpus: u32,
+) -> Reservation {
+    let mut ends: Vec<(Option<i64>, u32)> =
+        running.into_iter().map(|r| (r.ends_ms, r.gpus)).collect();
+    // Unknown ends last (treated as "never known": only spare GPUs may be used around them).
+    ends.sort_by_key(|(e, _)| e.unwrap_or(i64::MAX));
+    let mut avail = free;
+    let mut shadow: Option<i64> = None;
+    for (end, g) in &ends {
+        if avail >= gpus {
+            break;
+        }
+        avail += g;
+        shadow = *end;
+        if end.is_none() {
+            break;
+        }
+    }
+    Reservation { shadow, avail }
 }
 
 /// Indices (into `waiting`) of the jobs to start now, in order.
@@ -28,27 +66,16 @@ pub fn choose(now: i64, mut free: u32, running: &[Running], waiting: &[Waiting])
         return out;
     };
 
-    // The head waits. Its shadow time is when enough GPUs will be free for it, counting
+    // The head waits until its shadow time: when enough GPUs will be free for it, counting
     // the jobs started above as running with their durations.
-    let mut ends: Vec<(Option<i64>, u32)> = running.iter().map(|r| (r.ends_ms, r.gpus)).collect();
-    ends.extend(
-        out.iter()
-            .map(|&j| (waiting[j].duration_ms.map(|d| now + d), waiting[j].gpus)),
-    );
-    // Unknown ends last (treated as "never known": only spare GPUs may be used around them).
-    ends.sort_by_key(|(e, _)| e.unwrap_or(i64::MAX));
-    let mut avail = free;
-    let mut shadow: Option<i64> = None;
-    for (end, gpus) in &ends {
-        if avail >= head.gpus {
-            break;
-        }
-        avail += gpus;
-        shadow = *end;
-        if end.is_none() {
-            break;
-        }
-    }
+    let started: Vec<Running> = out
+        .iter()
+        .map(|&j| Running {
+            gpus: waiting[j].gpus,
+            ends_ms: waiting[j].duration_ms.map(|d| now + d),
+        })
+        .collect();
+    let Reservation { shadow, avail } = reserve(free, running.iter().chain(&started), head.gpus);
     let head_fits_eventually = avail >= head.gpus;
     // GPUs free at the shadow time that the head will not need.
     let mut extra = if head_fits_eventually {
