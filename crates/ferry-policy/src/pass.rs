@@ -117,10 +117,11 @@ pub fn decide(view: &View) -> Decision {
 /// Each job where submission placed it: on its pool in submission order, or rented now.
 fn cheapest(view: &View) -> Decision {
     let mut actions = vec![];
+    let mut left = view.rent_budget_left;
     for (j, q) in view.queued.iter().enumerate() {
         if q.on.is_none() {
             actions.push(match q.rental {
-                Some(_) => Action::Rent { job: j },
+                Some(rental) => rent_within(&mut left, j, rental),
                 None => Action::Hold {
                     job: j,
                     why: Hold::NoRental,
@@ -238,24 +239,29 @@ fn owned_first(view: &View) -> Decision {
             });
             continue;
         }
-        if let Some(l) = left {
-            if rental.cost > l {
-                actions.push(Action::Hold {
-                    job: j,
-                    why: Hold::OverBudget {
-                        cost: rental.cost,
-                        left: l,
-                    },
-                });
-                continue;
-            }
-            left = Some(l - rental.cost);
-        }
-        actions.push(Action::Rent { job: j });
+        actions.push(rent_within(&mut left, j, rental));
     }
     Decision {
         actions,
         wake_at_ms: wake,
+    }
+}
+
+/// Rent for job `j` if the budget's room allows it (and spend the room), else hold.
+fn rent_within(left: &mut Option<Micros>, j: usize, rental: Rental) -> Action {
+    match *left {
+        Some(l) if rental.cost > l => Action::Hold {
+            job: j,
+            why: Hold::OverBudget {
+                cost: rental.cost,
+                left: l,
+            },
+        },
+        Some(l) => {
+            *left = Some(l - rental.cost);
+            Action::Rent { job: j }
+        }
+        None => Action::Rent { job: j },
     }
 }
 

@@ -12,8 +12,8 @@
 //!   Late: Optimizing Spot Instance Savings under Deadlines" (NSDI '24). Progress should
 //!   keep up with the straight line from nothing at the start to all the work at the
 //!   deadline: behind the line with no spot, it buys on-demand; at or ahead of it, it waits
-//!   for spot. It leaves on-demand for spot only when ahead of the line by more than the
-//!   changeover it costs, so that it does not flap.
+//!   for spot. It leaves on-demand only for spot, and only when ahead of the line by more
+//!   than the changeover that costs, so that it does not flap.
 //!
 //! All three share one safety rule: when waiting one more step could leave too little
 //! time to finish on on-demand (with its changeover), the job goes on-demand and stays. So a
@@ -115,6 +115,9 @@ pub fn choose(rule: SpotRule, s: &Standing) -> Mode {
                 // Leaving on-demand costs a changeover: only when that far ahead.
                 (true, Mode::OnDemand) if done < expected + s.changeover_s as f64 => Mode::OnDemand,
                 (true, _) => Mode::Spot,
+                // On-demand is given up only for spot: idling off it and coming back would
+                // cost a changeover each time.
+                (false, Mode::OnDemand) => Mode::OnDemand,
                 (false, _) if done < expected => Mode::OnDemand,
                 (false, _) => Mode::Idle,
             }

@@ -225,7 +225,11 @@ mod tests {
         let none = replay(&setup(SpotRule::UniformProgress), &trace(&[0], 200)).unwrap();
         assert_eq!(none.spot_hours, 0.0);
         assert_eq!(none.missed_deadlines, 0);
-        assert!(none.on_demand_hours >= 10.2);
+        assert!(
+            (none.on_demand_hours - 10.2).abs() < 1e-9,
+            "{}",
+            none.on_demand_hours
+        );
     }
 
     #[test]

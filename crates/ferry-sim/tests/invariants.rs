@@ -82,7 +82,7 @@ proptest! {
         prop_assert_eq!(r.total_cost, r.by_category.iter().map(|(_, s)| s.cost).sum::<Micros>());
     }
 
-    /// A month's rented spend passes its cap by at most one billing increment per job.
+    /// A month's rented spend passes its cap by at most one billing increment per job stopped.
     #[test]
     fn no_budget_is_passed_by_more_than_an_increment(jobs in jobs(), setup in setup()) {
         let r = cluster::replay(&setup, &jobs);

@@ -215,6 +215,7 @@ fn cluster_json(
         "budget_stops": r.budget_stops,
         "never_started": r.never_started,
         "owned_utilisation": round3(r.owned_utilisation),
+        "owned_idle_cost": money(r.owned_idle_cost),
         "makespan_hours": round3(r.makespan_hours),
         "passes": r.passes,
     })
@@ -295,9 +296,10 @@ fn print_cluster(
         );
     }
     println!(
-        "Owned pool: {:.1}% busy over {:.0} h ({} scheduling passes).",
+        "Owned pool: {:.1}% busy over {:.0} h; its idle hours cost {} at the amortised rate ({} scheduling passes).",
         r.owned_utilisation * 100.0,
         r.makespan_hours,
+        r.owned_idle_cost,
         r.passes
     );
 }
@@ -422,7 +424,7 @@ fn run_sweep(
     }
     println!("{tb}");
     println!(
-        "* lowest total cost. With --owned-rate 0 every owned GPU looks free: give the amortised rate (`ferry advise` shows it) to see where buying stops paying."
+        "* lowest total cost. Owned GPUs cost --owned-rate for every hour of the replay, busy or idle; with 0 every owned GPU looks free: give the amortised rate (`ferry advise` shows it) to see where buying stops paying."
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -431,8 +433,6 @@ fn run_spot(ctx: &Context, args: &SimulateArgs, path: &Path) -> Result<ExitCode>
     if args.chart.is_some() {
         bail!("--chart draws --trace replays; for --spot-trace use --json");
     }
-    let text = read(path)?;
-    let trace = SpotTrace::parse(&text, &path.display().to_string())?;
     let (Some(job_h), Some(deadline_h)) = (args.job_hours, args.deadline_hours) else {
         bail!(
             "--spot-trace needs --job-hours and --deadline-hours (e.g. --job-hours 48 --deadline-hours 60)"
@@ -476,6 +476,8 @@ fn run_spot(ctx: &Context, args: &SimulateArgs, path: &Path) -> Result<ExitCode>
             )
         }
     };
+    let text = read(path)?;
+    let trace = SpotTrace::parse(&text, &path.display().to_string())?;
     let base = SpotSetup {
         rule,
         work_s: seconds("--job-hours", job_h)?,
