@@ -350,8 +350,12 @@ pub struct AdviseArgs {
     #[arg(long)]
     pub gpus: Option<u32>,
     /// Usage as GPU-hours a month.
-    #[arg(long, value_name = "GPU-HOURS", conflicts_with_all = ["utilization", "demand"])]
+    #[arg(long, value_name = "GPU-HOURS", conflicts_with_all = ["utilization", "demand", "trace"])]
     pub hours_per_month: Option<f64>,
+    /// Usage from your own history: a job trace (as `ferry simulate --trace` reads), priced
+    /// month by month (30-day months from its first job), repeated over the horizon.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["utilization", "demand"])]
+    pub trace: Option<PathBuf>,
     /// Usage as a share of the GPUs' time, percent.
     #[arg(long, value_name = "PERCENT", conflicts_with = "demand")]
     pub utilization: Option<f64>,

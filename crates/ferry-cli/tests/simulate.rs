@@ -401,3 +401,50 @@ fn bad_input_gets_a_clear_error() {
             .stderr(predicate::str::contains(want));
     }
 }
+
+#[test]
+fn advise_prices_a_trace_month_by_month() {
+    let env = Env::new();
+    let t = testbed();
+    let out = env
+        .ferry()
+        .args([
+            "advise",
+            "--gpu",
+            "v100",
+            "--trace",
+            t.to_str().unwrap(),
+            "--months",
+            "12",
+            "--json",
+        ])
+        .assert()
+        .success();
+    let advice = json_of(&out.get_output().stdout);
+    // The testbed's jobs all arrive within its first month: that month's GPU-hours,
+    // repeated over the twelve.
+    let want = trace_gpu_hours();
+    let w = &advice["workload"];
+    let months = w["demand_gpu_hours"].as_array().unwrap();
+    assert_eq!(months.len(), 12);
+    for m in months {
+        assert!((m.as_f64().unwrap() - want).abs() < 0.01, "{m} vs {want}");
+    }
+    assert!((w["total_gpu_hours"].as_f64().unwrap() - 12.0 * want).abs() < 0.1);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("195 jobs, 1 months of history"), "{stderr}");
+    assert!(stderr.contains(&format!("{want:.0} GPU-h")), "{stderr}");
+    env.ferry()
+        .args([
+            "advise",
+            "--gpu",
+            "v100",
+            "--trace",
+            t.to_str().unwrap(),
+            "--hours-per-month",
+            "5",
+        ])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot be used with"));
+}

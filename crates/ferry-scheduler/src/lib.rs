@@ -197,6 +197,16 @@ impl Scheduler {
     /// Queues a job durably. A job asking for more GPUs than the backend has is refused
     /// here, before anything is stored.
     pub async fn submit(&self, job: NewJob) -> Result<JobRecord, SchedulerError> {
+        self.check(&job)?;
+        self.store.submit(&job).await?;
+        let rec = self.store.get(&job.id).await?;
+        rec.ok_or_else(|| SchedulerError::Job(job.id, "vanished right after submission".into()))
+    }
+
+    /// Whether this scheduler can take a job at all (its payload reads, its backend is
+    /// configured, its pool has the GPUs it asks for): checked before it is stored, so a
+    /// job that could never run is refused at once rather than queued for ever.
+    pub fn check(&self, job: &NewJob) -> Result<(), SchedulerError> {
         let payload = JobPayload::from_value(&job.task)
             .map_err(|e| SchedulerError::Job(job.id.clone(), e))?;
         if self.is_rented(&job.placement.backend) {
@@ -231,9 +241,7 @@ impl Scheduler {
                 ),
             ));
         }
-        self.store.submit(&job).await?;
-        let rec = self.store.get(&job.id).await?;
-        rec.ok_or_else(|| SchedulerError::Job(job.id, "vanished right after submission".into()))
+        Ok(())
     }
 
     /// Cancels a job: a queued one at once; a running one is signalled and recorded as
@@ -298,13 +306,15 @@ impl Scheduler {
             }
         }
         self.release_strays(&unfinished).await?;
-        self.start_queued(&mut report).await?;
-        // Rented work: new attempts for queued jobs, then every open attempt one step on.
+        // The queue as read at the start of this pass (reconciling changes only jobs that
+        // run; one submitted since is taken by the pass its commit wakes).
         let mut queued: Vec<JobRecord> = unfinished
             .into_iter()
             .filter(|r| r.state == JobState::Queued)
             .collect();
         queued.sort_by(|a, b| (a.submitted_at_ms, &a.id).cmp(&(b.submitted_at_ms, &b.id)));
+        self.start_queued(&queued, &mut report).await?;
+        // Rented work: new attempts for queued jobs, then every open attempt one step on.
         self.place_rented(&queued, &mut report).await?;
         self.follow_rented(&mut report).await?;
         Ok(report)
@@ -471,16 +481,13 @@ impl Scheduler {
         Ok(())
     }
 
-    async fn start_queued(&self, report: &mut Tick) -> Result<(), SchedulerError> {
+    /// Starts what the queue (in submission order) allows.
+    async fn start_queued(
+        &self,
+        queued: &[JobRecord],
+        report: &mut Tick,
+    ) -> Result<(), SchedulerError> {
         let now = self.clock.now_ms();
-        let mut queued = self
-            .store
-            .list(&JobFilter {
-                states: vec![JobState::Queued],
-                ..JobFilter::default()
-            })
-            .await?;
-        queued.sort_by(|a, b| (a.submitted_at_ms, &a.id).cmp(&(b.submitted_at_ms, &b.id)));
         // Backends that queue work themselves get their jobs at once, several submissions
         // in flight together (each is a command on a login node).
         let mut handed = vec![];
@@ -488,16 +495,21 @@ impl Scheduler {
             .iter()
             .filter(|r| self.queueing.iter().any(|b| b.id() == r.placement.backend))
         {
-            handed.push(
-                self.store
-                    .transition(
-                        &rec.id,
-                        JobState::Starting,
-                        &JobPatch::default(),
-                        "handed to its backend",
-                    )
-                    .await?,
-            );
+            match self
+                .store
+                .transition(
+                    &rec.id,
+                    JobState::Starting,
+                    &JobPatch::default(),
+                    "handed to its backend",
+                )
+                .await
+            {
+                Ok(rec) => handed.push(rec),
+                // Cancelled since this pass read the queue: nothing to hand over.
+                Err(e) if moved_meanwhile(&e) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         for batch in handed.chunks(SUBMISSIONS_IN_FLIGHT) {
             let mut launches = vec![];
@@ -572,10 +584,15 @@ impl Scheduler {
             .collect();
         let waiting: Vec<ferry_policy::Queued> = queued
             .iter()
-            .map(|r| ferry_policy::Queued {
-                gpus: JobPayload::from_value(&r.task).map_or(0, |p| p.gpus),
+            .map(|r| {
+                // Each stored task is read once per pass.
+                let payload = JobPayload::from_value(&r.task).ok();
+                (r, payload)
+            })
+            .map(|(r, payload)| ferry_policy::Queued {
+                gpus: payload.as_ref().map_or(0, |p| p.gpus),
                 submitted_ms: r.submitted_at_ms,
-                estimate_ms: expected_duration_ms(r),
+                estimate_ms: expected_ms(r, payload.as_ref()),
                 deadline_ms: None,
                 max_wait_ms: None,
                 on: Some(0),
@@ -605,15 +622,29 @@ impl Scheduler {
             let rec = queued[i];
             let need = waiting[i].gpus as usize;
             let gpus: Vec<u32> = free.drain(..need).collect();
-            self.store.allocate(&rec.id, id, &gpus).await?;
+            // A job cancelled since this pass read the queue takes nothing: its GPUs stay
+            // free for the next pass (the one after it in line waits for that pass).
+            match self.store.allocate(&rec.id, id, &gpus).await {
+                Ok(()) => {}
+                Err(e) if moved_meanwhile(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
             let patch = JobPatch {
                 gpus: Some(gpus),
                 ..JobPatch::default()
             };
-            let rec = self
+            let rec = match self
                 .store
                 .transition(&rec.id, JobState::Starting, &patch, "starting")
-                .await?;
+                .await
+            {
+                Ok(rec) => rec,
+                Err(e) if moved_meanwhile(&e) => {
+                    self.store.release(&rec.id).await?;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
             self.start_or_fail(&rec, now, report).await?;
         }
         Ok(())
@@ -696,6 +727,17 @@ impl Scheduler {
     }
 }
 
+/// Whether a write failed because the job left the queue after the pass read it (a
+/// cancel in between): the pass leaves that job alone and goes on.
+fn moved_meanwhile(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::IllegalTransition { .. }
+            | StoreError::AllocateFinished { .. }
+            | StoreError::Conflict { .. }
+    )
+}
+
 /// What `ms` of use costs at `per_hour`, in exact integers, rounded half up once.
 pub fn charge(per_hour: Micros, ms: i64) -> Micros {
     let exact = i128::from(per_hour.0) * i128::from(ms.max(0));
@@ -703,8 +745,12 @@ pub fn charge(per_hour: Micros, ms: i64) -> Micros {
 }
 
 fn expected_duration_ms(r: &JobRecord) -> Option<i64> {
-    let from_task = JobPayload::from_value(&r.task)
-        .ok()
+    expected_ms(r, JobPayload::from_value(&r.task).ok().as_ref())
+}
+
+/// How long a job is expected to run: its estimate, within its maximum runtime.
+fn expected_ms(r: &JobRecord, payload: Option<&JobPayload>) -> Option<i64> {
+    let from_task = payload
         .and_then(|p| p.estimated_hours)
         .map(|h| (h * 3_600_000.0) as i64);
     let limit = r.max_runtime_s.map(|s| s * 1000);

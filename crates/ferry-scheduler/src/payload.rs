@@ -81,8 +81,8 @@ impl Egress {
 
 impl JobPayload {
     pub fn from_value(v: &serde_json::Value) -> Result<JobPayload, String> {
-        serde_json::from_value(v.clone())
-            .map_err(|e| format!("the stored task is not a job payload: {e}"))
+        // From the borrowed value: no copy of the task per read.
+        JobPayload::deserialize(v).map_err(|e| format!("the stored task is not a job payload: {e}"))
     }
 
     pub fn to_value(&self) -> serde_json::Value {

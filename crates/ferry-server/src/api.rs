@@ -21,6 +21,8 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct State {
     pub scheduler: Arc<Scheduler>,
+    /// Submissions, committed in groups; each commit wakes the scheduler.
+    pub intake: crate::intake::Intake,
     pub planner: Option<Planner>,
     pub token: String,
     pub stop: tokio::sync::watch::Sender<bool>,
@@ -99,6 +101,9 @@ impl From<SchedulerError> for ApiError {
         let status = match &e {
             SchedulerError::Job(..) => StatusCode::UNPROCESSABLE_ENTITY,
             SchedulerError::Store(StoreError::NotFound { .. }) => StatusCode::NOT_FOUND,
+            SchedulerError::Store(StoreError::Unavailable { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             SchedulerError::Store(StoreError::Duplicate { .. } | StoreError::Invalid { .. }) => {
                 StatusCode::BAD_REQUEST
             }
@@ -218,8 +223,10 @@ async fn submit(
         max_runtime_s: req.max_runtime_s,
     };
     let id = job.id.clone();
-    s.submit(job).await?;
-    s.tick().await?;
+    // Answered once durable: the launch happens in the scheduler's next pass, which the
+    // commit wakes, not while this request waits.
+    s.check(&job)?;
+    state.intake.submit(job).await?;
     let rec = s
         .store()
         .get(&id)

@@ -8,6 +8,7 @@
 
 mod api;
 mod files;
+mod intake;
 
 pub use api::{JobView, LaunchAnswer, LaunchRequest, Planned, Planner, Refusal, SubmitRequest};
 pub use files::{ServerInfo, read_info, read_or_create_token};
@@ -105,7 +106,9 @@ pub async fn serve(cfg: ServerConfig) -> Result<(), ServerError> {
         .local_addr()
         .map_err(io("reading the bound address"))?;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let kick = Arc::new(tokio::sync::Notify::new());
     let state = api::State {
+        intake: intake::Intake::start(scheduler.store().clone(), kick.clone()),
         scheduler: scheduler.clone(),
         planner: cfg.planner.clone(),
         token,
@@ -123,6 +126,8 @@ pub async fn serve(cfg: ServerConfig) -> Result<(), ServerError> {
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(every) => {}
+                    // New work committed: a pass now rather than at the next tick.
+                    _ = kick.notified() => {}
                     _ = stop.changed() => break,
                 }
                 match scheduler.tick().await {

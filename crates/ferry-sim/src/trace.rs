@@ -362,3 +362,71 @@ mod tests {
         assert_eq!(t.jobs.len(), 1);
     }
 }
+
+/// A trace's GPU demand, month by month: what `ferry advise --trace` prices.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Demand {
+    /// GPU-hours of the jobs submitted in each 30-day month from the trace's first
+    /// submission (a job counts whole in the month it was submitted).
+    pub gpu_hours_by_month: Vec<f64>,
+    /// The width most GPU-hours run at (the GPU-hour-weighted median job width).
+    pub typical_gpus: u32,
+    pub widest_gpus: u32,
+}
+
+const MONTH_S: i64 = 30 * 86_400;
+
+impl Trace {
+    pub fn demand(&self) -> Demand {
+        let first = self.jobs.first().map_or(0, |j| j.submit_s);
+        let months = self
+            .jobs
+            .iter()
+            .map(|j| ((j.submit_s - first) / MONTH_S) as usize + 1)
+            .max()
+            .unwrap_or(1);
+        let mut by_month = vec![0.0; months];
+        for j in &self.jobs {
+            by_month[((j.submit_s - first) / MONTH_S) as usize] +=
+                f64::from(j.gpus) * j.duration_s as f64 / 3600.0;
+        }
+        let mut widths: Vec<(u32, f64)> = self
+            .jobs
+            .iter()
+            .map(|j| (j.gpus, f64::from(j.gpus) * j.duration_s as f64))
+            .collect();
+        widths.sort_by_key(|w| w.0);
+        let total: f64 = widths.iter().map(|w| w.1).sum();
+        let mut seen = 0.0;
+        let typical = widths
+            .iter()
+            .find(|w| {
+                seen += w.1;
+                seen >= total / 2.0
+            })
+            .map_or(1, |w| w.0);
+        Demand {
+            gpu_hours_by_month: by_month,
+            typical_gpus: typical.max(1),
+            widest_gpus: widths.last().map_or(1, |w| w.0).max(1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod demand_tests {
+    use super::*;
+
+    #[test]
+    fn demand_is_counted_by_submission_month_and_weighted_width() {
+        let t = Trace::parse(
+            "id,submit_s,gpus,duration_s\na,0,8,36000\nb,100,1,3600\nc,2592000,2,7200\n",
+            "t.csv",
+        )
+        .unwrap();
+        let d = t.demand();
+        assert_eq!(d.gpu_hours_by_month, [81.0, 4.0]);
+        assert_eq!(d.typical_gpus, 8);
+        assert_eq!(d.widest_gpus, 8);
+    }
+}

@@ -30,6 +30,10 @@ pub enum StoreError {
     #[error("job {id}: {what}; nothing was written")]
     Invalid { id: JobId, what: String },
 
+    /// The store cannot take writes now (the server is stopping); nothing was written.
+    #[error("{what}; nothing was written")]
+    Unavailable { what: String },
+
     #[error("job {id} cannot have device {device} of backend '{backend}': job {holder} holds it")]
     DeviceBusy {
         id: JobId,

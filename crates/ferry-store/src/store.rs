@@ -16,6 +16,18 @@ pub trait Store: Send + Sync {
     /// Records a new job in [`JobState::Queued`] together with its first event.
     async fn submit(&self, job: &NewJob) -> Result<(), StoreError>;
 
+    /// Records several new jobs at once (group commit): one answer per job, in order. An
+    /// implementation may write them in one transaction, so that a burst of submissions
+    /// costs one durable commit instead of one each; a job its checks refuse is answered
+    /// with its error and the others still go in.
+    async fn submit_many(&self, jobs: &[NewJob]) -> Vec<Result<(), StoreError>> {
+        let mut out = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            out.push(self.submit(job).await);
+        }
+        out
+    }
+
     async fn get(&self, id: &JobId) -> Result<Option<JobRecord>, StoreError>;
 
     /// Jobs matching `filter`, most recently submitted first.

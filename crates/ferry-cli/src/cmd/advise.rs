@@ -41,6 +41,36 @@ fn build_profile(args: &AdviseArgs) -> Result<Profile> {
     if let Some(n) = args.gpus {
         p.gpus = n;
     }
+    if let Some(path) = &args.trace {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let trace = ferry_sim::Trace::parse(&text, &path.display().to_string())?;
+        let demand = trace.demand();
+        let months = args.months.unwrap_or(p.horizon_months).max(1) as usize;
+        let per_month = &demand.gpu_hours_by_month;
+        p.usage = Default::default();
+        p.usage.demand_gpu_hours = Some(
+            (0..months)
+                .map(|m| per_month[m % per_month.len()])
+                .collect(),
+        );
+        if args.gpus.is_none() {
+            p.gpus = demand.typical_gpus;
+        }
+        eprintln!(
+            "{}: {} jobs, {} months of history ({}); priced as {} GPUs side by side (the width most GPU-hours ran at; the widest job had {}; --gpus overrides)",
+            path.display(),
+            trace.jobs.len(),
+            per_month.len(),
+            per_month
+                .iter()
+                .map(|h| format!("{h:.0} GPU-h"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            p.gpus,
+            demand.widest_gpus
+        );
+    }
     let usage_flags = [
         args.hours_per_month.is_some(),
         args.utilization.is_some(),

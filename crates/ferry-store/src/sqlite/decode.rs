@@ -10,7 +10,10 @@ use std::str::FromStr;
 
 struct Reader<'r> {
     row: &'r SqliteRow,
-    label: String,
+    /// Names the row in errors; built only when one is reported (reading 10,000 rows for
+    /// a scheduler pass should not format 10,000 labels).
+    table: &'static str,
+    id_column: &'static str,
 }
 
 impl<'r> Reader<'r> {
@@ -25,7 +28,7 @@ impl<'r> Reader<'r> {
     where
         T::Err: std::fmt::Display,
     {
-        let s: String = self.col(field)?;
+        let s: &str = self.col(field)?;
         s.parse().map_err(|e| self.corrupt(field, e))
     }
 
@@ -39,8 +42,8 @@ impl<'r> Reader<'r> {
     }
 
     fn json<T: serde::de::DeserializeOwned>(&self, field: &'static str) -> Result<T, StoreError> {
-        let s: String = self.col(field)?;
-        serde_json::from_str(&s).map_err(|e| self.corrupt(field, e))
+        let s: &str = self.col(field)?;
+        serde_json::from_str(s).map_err(|e| self.corrupt(field, e))
     }
 
     fn json_opt<T: serde::de::DeserializeOwned>(
@@ -53,21 +56,23 @@ impl<'r> Reader<'r> {
     }
 
     fn corrupt(&self, field: &'static str, e: impl std::fmt::Display) -> StoreError {
+        let id = self
+            .row
+            .try_get::<String, _>(self.id_column)
+            .unwrap_or_else(|_| "?".to_string());
         StoreError::Corrupt {
-            row: self.label.clone(),
+            row: format!("{} row of job {id}", self.table),
             field,
             what: e.to_string(),
         }
     }
 }
 
-fn reader<'r>(row: &'r SqliteRow, table: &str, id_column: &'static str) -> Reader<'r> {
-    let id = row
-        .try_get::<String, _>(id_column)
-        .unwrap_or_else(|_| "?".to_string());
+fn reader<'r>(row: &'r SqliteRow, table: &'static str, id_column: &'static str) -> Reader<'r> {
     Reader {
         row,
-        label: format!("{table} row of job {id}"),
+        table,
+        id_column,
     }
 }
 

@@ -202,6 +202,32 @@ impl Store for SqliteStore {
         commit(tx, op).await
     }
 
+    async fn submit_many(&self, batch: &[NewJob]) -> Vec<Result<(), StoreError>> {
+        let prepared: Vec<Result<jobs::Prepared, StoreError>> =
+            batch.iter().map(jobs::Prepared::new).collect();
+        let op = || format!("submit {} jobs", batch.len());
+        let together = async {
+            let mut tx = self.begin(op).await?;
+            let now = self.now();
+            for p in prepared.iter().flatten() {
+                jobs::insert(&mut tx, p, now).await?;
+            }
+            commit(tx, op).await
+        };
+        match together.await {
+            Ok(()) => prepared.into_iter().map(|p| p.map(|_| ())).collect(),
+            // One of them was refused inside the transaction (a duplicate id), which rolled
+            // the batch back: each goes in on its own, to be answered on its own.
+            Err(_) => {
+                let mut out = Vec::with_capacity(batch.len());
+                for job in batch {
+                    out.push(self.submit(job).await);
+                }
+                out
+            }
+        }
+    }
+
     async fn get(&self, id: &JobId) -> Result<Option<JobRecord>, StoreError> {
         let mut conn = connect::acquire(&self.reader, || format!("read job {id}")).await?;
         jobs::get(&mut conn, id).await
