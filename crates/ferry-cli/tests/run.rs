@@ -264,3 +264,50 @@ fn kill_9_the_server_at_several_points_and_lose_nothing() {
         assert_eq!(sum, total);
     }
 }
+
+#[test]
+fn a_monthly_budget_refuses_a_launch_that_would_pass_it_and_cost_shows_what_is_left() {
+    let env = Env::new();
+    env.config("[local]\ndeclared_gpus = 1\n\n[budget]\nmonthly_usd = 0.5\n");
+    // One small job fits and is booked against the month.
+    let small = task(
+        &env,
+        "small",
+        "name: small\nresources:\n  accelerators: RTX4090:1\nestimated_hours: 0.001\nrun: echo ok\n",
+    );
+    env.ferry().arg("launch").arg(&small).assert().success();
+    // A thousand hours of an owned GPU would pass $0.50: refused, with the numbers.
+    let big = task(
+        &env,
+        "big",
+        "name: big\nresources:\n  accelerators: RTX4090:1\nestimated_hours: 1000\nrun: echo never\n",
+    );
+    env.ferry()
+        .arg("launch")
+        .arg(&big)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("would pass").and(predicate::str::contains("$0.500000")));
+    // Without an estimate nothing could hold it to the cap: refused too.
+    let open = task(&env, "open", "name: open\nrun: echo never\n");
+    env.ferry()
+        .arg("launch")
+        .arg(&open)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot be foreseen"));
+    assert_eq!(jobs(&env).len(), 1, "nothing refused was stored");
+    let cost = env.json(&["cost"]);
+    let b = &cost["budget"];
+    assert_eq!(b["limit"], "$0.500000");
+    assert_eq!(b["booked_micros"], cost["total_micros"]);
+    assert_eq!(
+        b["left_micros"].as_i64().unwrap(),
+        500_000 - cost["total_micros"].as_i64().unwrap()
+    );
+    env.ferry()
+        .arg("cost")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Monthly budget ("));
+}

@@ -40,6 +40,18 @@ pub struct Config {
     /// host` use.
     #[serde(default)]
     pub hosts: BTreeMap<String, HostSettings>,
+    #[serde(default)]
+    pub budget: BudgetSettings,
+}
+
+/// Hard caps on spend.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSettings {
+    /// The most everything booked in a UTC calendar month may cost, USD (owned time at its
+    /// amortised rate, rented time as billed). A launch whose expected cost would pass it
+    /// is refused with the numbers.
+    pub monthly_usd: Option<f64>,
 }
 
 /// How to reach one machine over SSH. Fields left out are left to ssh and `~/.ssh/config`.
@@ -379,6 +391,14 @@ impl Config {
             field,
             message,
         };
+        if let Some(b) = self.budget.monthly_usd
+            && !(b.is_finite() && b > 0.0 && b < 1e12)
+        {
+            return Err(invalid(
+                "budget.monthly_usd".into(),
+                format!("{b} is not a monthly budget (USD, above 0)"),
+            ));
+        }
         for name in self.providers.keys() {
             if !KNOWN_PROVIDERS.contains(&name.as_str()) {
                 let near = KNOWN_PROVIDERS
@@ -677,6 +697,18 @@ gpu_years = 2.5
         let bad = EXAMPLE.replace("gpu_count = 2", "gpu_count = \"two\"");
         let e = Config::parse(&bad, "c.toml").unwrap_err().to_string();
         assert!(e.starts_with("c.toml:11:"), "{e}");
+    }
+
+    #[test]
+    fn a_monthly_budget_must_be_an_amount() {
+        for bad in ["-1", "0", "nan", "inf"] {
+            let e = Config::parse(&format!("[budget]\nmonthly_usd = {bad}\n"), "c.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("budget.monthly_usd"), "{e}");
+        }
+        let c = Config::parse("[budget]\nmonthly_usd = 250\n", "c.toml").unwrap();
+        assert_eq!(c.budget.monthly_usd, Some(250.0));
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct Scheduler {
     pass: tokio::sync::Mutex<()>,
     /// Providers machines are rented from, if any.
     rented: Option<rented::Rented>,
+    /// A cap on everything booked per UTC calendar month.
+    monthly_budget: Option<Micros>,
     /// SSH executors on rented machines, by lease name.
     executors:
         std::sync::Mutex<std::collections::HashMap<String, Arc<ferry_backend::ssh::SshBackend>>>,
@@ -104,8 +106,63 @@ impl Scheduler {
             last_polled: Default::default(),
             pass: tokio::sync::Mutex::new(()),
             rented: None,
+            monthly_budget: None,
             executors: Default::default(),
         }
+    }
+
+    /// Caps what everything booked in a UTC calendar month may cost: a launch whose
+    /// expected cost would pass it is refused with the numbers ([`Scheduler::check_budget`]).
+    pub fn set_monthly_budget(&mut self, cap: Option<Micros>) {
+        self.monthly_budget = cap;
+    }
+
+    /// The monthly cap, what this month has booked, and what unfinished jobs are still
+    /// expected to cost; `None` without a cap.
+    pub async fn budget_use(&self) -> Result<Option<ferry_policy::budget::Cap>, SchedulerError> {
+        let Some(limit) = self.monthly_budget else {
+            return Ok(None);
+        };
+        let now = self.clock.now_ms();
+        let booked = self
+            .store
+            .total(&ferry_store::LedgerFilter {
+                since_ms: Some(ferry_job::utc_month_start_ms(now)),
+                ..ferry_store::LedgerFilter::default()
+            })
+            .await?;
+        let committed: Micros = self
+            .store
+            .list(&JobFilter::unfinished())
+            .await?
+            .iter()
+            .map(|r| remaining_cost(r, now))
+            .sum();
+        Ok(Some(ferry_policy::budget::Cap {
+            scope: ferry_policy::budget::Scope::User("this install".into()),
+            limit,
+            used: booked + committed,
+        }))
+    }
+
+    /// Refuses a job whose expected cost would pass the monthly budget, with the numbers;
+    /// under a budget, a job whose cost cannot be foreseen (no estimate, no maximum
+    /// runtime) is refused too, since nothing could hold it to the cap.
+    pub async fn check_budget(&self, job: &NewJob) -> Result<(), SchedulerError> {
+        let Some(cap) = self.budget_use().await? else {
+            return Ok(());
+        };
+        let payload = JobPayload::from_value(&job.task)
+            .map_err(|e| SchedulerError::Job(job.id.clone(), e))?;
+        let Some(ms) = expected_ms_of(job.max_runtime_s, Some(&payload)) else {
+            return Err(SchedulerError::Job(
+                job.id.clone(),
+                "a monthly budget is set (budget.monthly_usd) and this job's cost cannot be foreseen: give the task estimated_hours, or launch with --max-runtime".into(),
+            ));
+        };
+        let expected = charge(job.placement.price_per_hour, ms);
+        ferry_policy::budget::check_launch(std::slice::from_ref(&cap), expected)
+            .map_err(|r| SchedulerError::Job(job.id.clone(), format!("refused: {r}")))
     }
 
     /// How often jobs on other machines (SSH hosts, Slurm clusters) are asked about.
@@ -748,12 +805,26 @@ fn expected_duration_ms(r: &JobRecord) -> Option<i64> {
     expected_ms(r, JobPayload::from_value(&r.task).ok().as_ref())
 }
 
+/// What an unfinished job has cost and is still expected to cost at its placement's rate
+/// (0 when nobody can say).
+fn remaining_cost(r: &JobRecord, now: i64) -> Micros {
+    let Some(ms) = expected_duration_ms(r) else {
+        return Micros::ZERO;
+    };
+    let ran = r.started_at_ms.map_or(0, |s| (now - s).max(0));
+    charge(r.placement.price_per_hour, ms.max(ran))
+}
+
 /// How long a job is expected to run: its estimate, within its maximum runtime.
 fn expected_ms(r: &JobRecord, payload: Option<&JobPayload>) -> Option<i64> {
+    expected_ms_of(r.max_runtime_s, payload)
+}
+
+fn expected_ms_of(max_runtime_s: Option<i64>, payload: Option<&JobPayload>) -> Option<i64> {
     let from_task = payload
         .and_then(|p| p.estimated_hours)
         .map(|h| (h * 3_600_000.0) as i64);
-    let limit = r.max_runtime_s.map(|s| s * 1000);
+    let limit = max_runtime_s.map(|s| s * 1000);
     match (from_task, limit) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

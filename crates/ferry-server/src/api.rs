@@ -226,6 +226,7 @@ async fn submit(
     // Answered once durable: the launch happens in the scheduler's next pass, which the
     // commit wakes, not while this request waits.
     s.check(&job)?;
+    s.check_budget(&job).await?;
     state.intake.submit(job).await?;
     let rec = s
         .store()

@@ -308,3 +308,32 @@ async fn lists_newest_first_with_a_limit_and_ledger_filters() {
     assert_eq!(booked.len(), 6);
     assert!(booked.windows(2).all(|w| w[0].id < w[1].id));
 }
+
+#[tokio::test]
+async fn a_group_commit_answers_each_job_and_a_duplicate_spoils_none_of_the_others() {
+    let store = store().await;
+    store.submit(&job(2)).await.unwrap();
+    let mut bad = job(4);
+    bad.name = String::new();
+    let batch = [job(1), job(2), job(3), bad];
+    let answers = store.submit_many(&batch).await;
+    assert!(answers[0].is_ok(), "{:?}", answers[0]);
+    assert!(
+        matches!(answers[1], Err(StoreError::Duplicate { .. })),
+        "{:?}",
+        answers[1]
+    );
+    assert!(answers[2].is_ok());
+    assert!(
+        answers[3].is_err(),
+        "an unnamed job is refused by its checks"
+    );
+    let queued = store.list(&JobFilter::unfinished()).await.unwrap();
+    let mut ids: Vec<_> = queued.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    assert_eq!(ids, [id(1), id(2), id(3)]);
+    // A clean batch goes in whole.
+    let answers = store.submit_many(&[job(5), job(6)]).await;
+    assert!(answers.iter().all(Result::is_ok));
+    assert_eq!(store.list(&JobFilter::unfinished()).await.unwrap().len(), 5);
+}

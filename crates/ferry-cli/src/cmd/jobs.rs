@@ -485,6 +485,19 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
             })
             .unwrap_or_else(|| "?".to_string())
     };
+    let budget = super::server::monthly_budget(ctx)?.map(|limit| {
+        let now = ferry_job::now_ms();
+        let since = ferry_job::utc_month_start_ms(now);
+        MonthBudget {
+            month: ferry_job::utc_month_label(now),
+            limit,
+            booked: ledger
+                .iter()
+                .filter(|e| e.entry.at_ms >= since)
+                .map(|e| e.entry.amount)
+                .sum(),
+        }
+    });
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut all = Group::default();
     for e in &ledger {
@@ -530,6 +543,15 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
             "storage_total": all.storage.to_string(),
             "egress_total_micros": all.egress.0,
             "egress_total": all.egress.to_string(),
+            "budget": budget.as_ref().map(|b| serde_json::json!({
+                "month": b.month,
+                "limit": b.limit.to_string(),
+                "limit_micros": b.limit.0,
+                "booked": b.booked.to_string(),
+                "booked_micros": b.booked.0,
+                "left": b.left().to_string(),
+                "left_micros": b.left().0,
+            })),
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -564,6 +586,15 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
         table::align_right(&mut tb, &[1, 2]);
     }
     println!("{tb}");
+    if let Some(b) = &budget {
+        println!(
+            "Monthly budget ({}): {} of {} booked, {} left (budget.monthly_usd; launches that would pass it are refused).",
+            b.month,
+            b.booked,
+            b.limit,
+            b.left()
+        );
+    }
     if all.overhead != Micros::ZERO {
         println!(
             "Overhead: rented machines' provisioning and teardown, billed by the provider all the same."
@@ -571,6 +602,19 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
     }
     println!("Owned hardware is booked at its amortised rate (docs/config.md), never $0.");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `budget.monthly_usd` against what this month has booked.
+struct MonthBudget {
+    month: String,
+    limit: Micros,
+    booked: Micros,
+}
+
+impl MonthBudget {
+    fn left(&self) -> Micros {
+        Micros((self.limit.0 - self.booked.0).max(0))
+    }
 }
 
 fn day(ms: i64) -> String {

@@ -28,6 +28,7 @@ pub fn run(ctx: &Context, command: &ServerCommand) -> Result<ExitCode> {
                 planner: Some(ferry_registry::place::planner(
                     crate::context::Context::load()?,
                 )),
+                monthly_budget: monthly_budget(ctx)?,
             };
             let catalog = ctx.catalog()?;
             let control = ctx.paths.data_dir.join("ssh");
@@ -113,4 +114,15 @@ fn remote_poll() -> Result<Duration> {
         )?)),
         Err(_) => Ok(ferry_scheduler::REMOTE_POLL),
     }
+}
+
+/// `budget.monthly_usd`, in exact money.
+pub fn monthly_budget(ctx: &Context) -> Result<Option<ferry_job::Micros>> {
+    ctx.config
+        .budget
+        .monthly_usd
+        .map(|b| {
+            ferry_job::Micros::from_usd(b).map_err(|e| anyhow::anyhow!("budget.monthly_usd: {e}"))
+        })
+        .transpose()
 }
