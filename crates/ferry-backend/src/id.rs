@@ -53,7 +53,7 @@ impl fmt::Display for BackendId {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "'{0}' is not a backend (local, ssh:<machine>, slurm:<cluster>, or runpod, lambda, vastai, paperspace)"
+    "'{0}' is not a backend (local, ssh:<machine>, slurm:<cluster>, or runpod, lambda, vastai, paperspace, aws, gcp, azure)"
 )]
 pub struct BadBackendId(pub String);
 
@@ -81,7 +81,16 @@ mod tests {
 
     #[test]
     fn ids_round_trip_and_bad_ones_are_refused() {
-        for s in ["local", "ssh:lab-1", "slurm:narval", "runpod", "vastai"] {
+        for s in [
+            "local",
+            "ssh:lab-1",
+            "slurm:narval",
+            "runpod",
+            "vastai",
+            "aws",
+            "gcp",
+            "azure",
+        ] {
             assert_eq!(s.parse::<BackendId>().unwrap().to_string(), s);
         }
         assert_eq!(BackendId::slurm("Narval").to_string(), "slurm:narval");
@@ -89,7 +98,7 @@ mod tests {
             "vastai".parse::<BackendId>().unwrap().rented(),
             Some(ProviderKind::Vastai)
         );
-        for bad in ["", "aws", "ssh:", "slurm", "gpu:x"] {
+        for bad in ["", "ec2", "ssh:", "slurm", "gpu:x"] {
             assert!(bad.parse::<BackendId>().is_err(), "{bad}");
         }
     }

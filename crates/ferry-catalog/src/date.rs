@@ -57,6 +57,22 @@ impl Date {
         Date::ymd(y as i32, m as u8, d as u8)
     }
 
+    /// The UTC day holding `ms` (milliseconds since the epoch).
+    pub fn of_epoch_ms(ms: i64) -> Date {
+        Date::from_days_since_epoch(ms.div_euclid(86_400_000))
+    }
+
+    /// The first instant (epoch milliseconds) of this date's UTC calendar month: the window
+    /// a monthly budget counts spend in.
+    pub fn month_start_ms(self) -> i64 {
+        Date::ymd(self.year, self.month, 1).days_since_epoch() * 86_400_000
+    }
+
+    /// `2026-12`.
+    pub fn month_label(self) -> String {
+        format!("{:04}-{:02}", self.year, self.month)
+    }
+
     /// Whole days from `self` to `today` (negative if `self` is in the future).
     pub fn age_days(self, today: Date) -> i64 {
         today.days_since_epoch() - self.days_since_epoch()
@@ -155,5 +171,24 @@ mod tests {
         fn days_round_trip(z in -100_000i64..200_000) {
             prop_assert_eq!(Date::from_days_since_epoch(z).days_since_epoch(), z);
         }
+    }
+}
+
+#[cfg(test)]
+mod month_tests {
+    use super::*;
+
+    #[test]
+    fn months_start_at_midnight_utc_on_the_first() {
+        let t = 1_796_284_260_000; // 2026-12-03T07:51:00Z
+        assert_eq!(Date::of_epoch_ms(t).month_label(), "2026-12");
+        assert_eq!(Date::of_epoch_ms(t).month_start_ms(), 1_796_083_200_000);
+        assert_eq!(
+            Date::of_epoch_ms(1_796_083_199_999).month_label(),
+            "2026-11"
+        );
+        assert_eq!(Date::of_epoch_ms(951_782_400_000).to_string(), "2000-02-29");
+        assert_eq!(Date::of_epoch_ms(-1).month_label(), "1969-12");
+        assert_eq!(Date::of_epoch_ms(0).month_start_ms(), 0);
     }
 }

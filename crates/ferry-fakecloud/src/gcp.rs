@@ -557,20 +557,12 @@ async fn machine_type(
 }
 
 fn rfc3339(ms: i64) -> String {
-    // Days since the epoch to a civil date (Howard Hinnant's algorithm).
     let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let rem = secs.rem_euclid(86_400);
+    let d = ferry_catalog::Date::of_epoch_ms(ms);
+    let (year, month, day) = (d.year, d.month, d.day.unwrap_or(1));
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}-00:00",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}-00:00",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60,

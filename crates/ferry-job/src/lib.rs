@@ -9,7 +9,7 @@ mod money;
 mod state;
 
 pub use attempt::{AttemptStep, EndCause, NextMove};
-pub use clock::{Clock, ManualClock, SystemClock, now_ms, utc_month_label, utc_month_start_ms};
+pub use clock::{Clock, ManualClock, SystemClock, now_ms};
 pub use id::JobId;
 pub use money::{Micros, MoneyError};
 pub use state::{JobState, TransitionError};

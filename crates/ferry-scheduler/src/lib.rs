@@ -127,7 +127,7 @@ impl Scheduler {
         let booked = self
             .store
             .total(&ferry_store::LedgerFilter {
-                since_ms: Some(ferry_job::utc_month_start_ms(now)),
+                since_ms: Some(ferry_catalog::Date::of_epoch_ms(now).month_start_ms()),
                 ..ferry_store::LedgerFilter::default()
             })
             .await?;

@@ -487,9 +487,10 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
     };
     let budget = super::server::monthly_budget(ctx)?.map(|limit| {
         let now = ferry_job::now_ms();
-        let since = ferry_job::utc_month_start_ms(now);
+        let today = ferry_catalog::Date::of_epoch_ms(now);
+        let since = today.month_start_ms();
         MonthBudget {
-            month: ferry_job::utc_month_label(now),
+            month: today.month_label(),
             limit,
             booked: ledger
                 .iter()

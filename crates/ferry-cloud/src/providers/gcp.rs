@@ -1048,7 +1048,7 @@ mod tests {
         assert!(signing_key(&sa).unwrap_err().contains("not a PEM"));
         let tokens = GoogleTokens::new("not json", None);
         let e = tokens.account.as_ref().err().unwrap();
-        assert!(e.contains("does not parse"), "{e}");
+        assert!(e.contains("not a service-account key file"), "{e}");
     }
 
     #[tokio::test]
