@@ -311,3 +311,34 @@ fn a_monthly_budget_refuses_a_launch_that_would_pass_it_and_cost_shows_what_is_l
         .success()
         .stdout(predicate::str::contains("Monthly budget ("));
 }
+
+#[test]
+fn a_running_job_is_stopped_before_it_passes_the_monthly_budget() {
+    let env = Env::new();
+    // This host's RTX 4090 is priced at its amortised $0.172/h: $0.001 lasts about 21 s,
+    // and the job is stopped once it would reach the cap within 10 s.
+    env.config("[local]\ndeclared_gpus = 1\n\n[budget]\nmonthly_usd = 0.001\n");
+    let t = task(
+        &env,
+        "long",
+        "name: long\nresources:\n  accelerators: RTX4090:1\nestimated_hours: 0.0001\nrun: sleep 120\n",
+    );
+    let id = launch_detached(&env, &t);
+    let t0 = Instant::now();
+    let done = wait_state_for(&env, &id, 60, |s| {
+        s != "queued" && s != "starting" && s != "running"
+    });
+    assert!(t0.elapsed() < Duration::from_secs(60), "stopped in time");
+    assert_eq!(done["state"], "cancelled", "{done}");
+    assert!(
+        done["reason"].as_str().unwrap().contains("monthly budget"),
+        "{done}"
+    );
+    // What it cost stays under the cap.
+    let cost = env.json(&["cost"]);
+    let booked = cost["total_micros"].as_i64().unwrap();
+    assert!(
+        booked > 0 && booked <= 1_000,
+        "booked {booked} micro-dollars of 1,000"
+    );
+}

@@ -51,7 +51,14 @@ pub struct Tick {
     /// Jobs whose backend could not be asked this time (a host unreachable): they are
     /// left as they were and asked again on the next pass.
     pub errors: Vec<(JobId, String)>,
+    /// Running jobs told to stop because the monthly budget would be passed.
+    pub budget_stopped: Vec<JobId>,
 }
+
+/// Running jobs are stopped once what the month has booked plus what they have accrued
+/// would reach the monthly budget within this long: the cap is not passed by more than
+/// what runs while the stop takes effect.
+pub const BUDGET_MARGIN: Duration = Duration::from_secs(10);
 
 /// A backend whose GPUs this scheduler hands out itself (this host, an owned machine).
 struct Pool {
@@ -78,6 +85,8 @@ pub struct Scheduler {
     rented: Option<rented::Rented>,
     /// A cap on everything booked per UTC calendar month.
     monthly_budget: Option<Micros>,
+    /// Jobs this process stopped for the budget, so that their end says so.
+    budget_stopped: std::sync::Mutex<std::collections::HashSet<JobId>>,
     /// SSH executors on rented machines, by lease name.
     executors:
         std::sync::Mutex<std::collections::HashMap<String, Arc<ferry_backend::ssh::SshBackend>>>,
@@ -107,6 +116,7 @@ impl Scheduler {
             pass: tokio::sync::Mutex::new(()),
             rented: None,
             monthly_budget: None,
+            budget_stopped: Default::default(),
             executors: Default::default(),
         }
     }
@@ -362,6 +372,7 @@ impl Scheduler {
                 report.errors.push((rec.id.clone(), e.to_string()));
             }
         }
+        self.enforce_budget(&unfinished, &mut report).await?;
         self.release_strays(&unfinished).await?;
         // The queue as read at the start of this pass (reconciling changes only jobs that
         // run; one submitted since is taken by the pass its commit wakes).
@@ -429,6 +440,20 @@ impl Scheduler {
                 };
                 // The backend's own words (Slurm's state and reason) say more, when it has them.
                 let reason = said.unwrap_or(reason);
+                let reason = match self.monthly_budget {
+                    Some(limit)
+                        if self
+                            .budget_stopped
+                            .lock()
+                            .expect("budget stops")
+                            .remove(&rec.id) =>
+                    {
+                        format!(
+                            "stopped before the monthly budget ({limit}, budget.monthly_usd) was passed"
+                        )
+                    }
+                    _ => reason,
+                };
                 self.finish(
                     rec,
                     state,
@@ -519,6 +544,62 @@ impl Scheduler {
         self.last_polled.lock().expect("poll times").remove(&rec.id);
         if let Some(b) = self.backend_for(&rec.placement.backend) {
             b.release(&rec.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Stops running jobs, newest first, before what the month has booked plus what they
+    /// have accrued passes the monthly budget (`ferry_policy::budget::enforce`).
+    async fn enforce_budget(
+        &self,
+        unfinished: &[JobRecord],
+        report: &mut Tick,
+    ) -> Result<(), SchedulerError> {
+        let Some(limit) = self.monthly_budget else {
+            return Ok(());
+        };
+        let now = self.clock.now_ms();
+        let spent = self
+            .store
+            .total(&ferry_store::LedgerFilter {
+                since_ms: Some(ferry_catalog::Date::of_epoch_ms(now).month_start_ms()),
+                ..ferry_store::LedgerFilter::default()
+            })
+            .await?;
+        let mut running: Vec<&JobRecord> = {
+            let stopped = self.budget_stopped.lock().expect("budget stops");
+            unfinished
+                .iter()
+                .filter(|r| r.state == JobState::Running && !stopped.contains(&r.id))
+                .collect()
+        };
+        running.sort_by_key(|r| (r.started_at_ms, r.id.clone()));
+        let charging: Vec<ferry_policy::budget::Charging> = running
+            .iter()
+            .map(|r| ferry_policy::budget::Charging {
+                accrued: charge(
+                    r.placement.price_per_hour,
+                    now - r.started_at_ms.unwrap_or(now),
+                ),
+                per_hour: r.placement.price_per_hour,
+            })
+            .collect();
+        let (stop, _) = ferry_policy::budget::enforce(
+            limit,
+            spent,
+            &charging,
+            BUDGET_MARGIN.as_millis() as i64,
+        );
+        for i in stop {
+            let r = running[i];
+            self.budget_stopped
+                .lock()
+                .expect("budget stops")
+                .insert(r.id.clone());
+            match self.cancel(&r.id).await {
+                Ok(_) => report.budget_stopped.push(r.id.clone()),
+                Err(e) => report.errors.push((r.id.clone(), e.to_string())),
+            }
         }
         Ok(())
     }

@@ -207,4 +207,7 @@ fn report_errors(tick: &ferry_scheduler::Tick) {
     for (job, e) in &tick.errors {
         eprintln!("ferry server: job {job}: {e} (asking again on the next pass)");
     }
+    for job in &tick.budget_stopped {
+        eprintln!("ferry server: job {job}: stopping it, the monthly budget would be passed");
+    }
 }
