@@ -64,17 +64,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group(format!("replay {} jobs ({name})", jobs.len()));
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     for policy in [PolicyKind::OwnedFirst, PolicyKind::Cheapest] {
-        let setup = ClusterSetup {
-            policy,
-            owned_gpus: 256,
-            owned_rate: Micros::ZERO,
-            academic_gpus: 0,
-            academic_wait_s: 0,
-            cloud_price: Micros(3_000_000),
-            provision_s: 0,
-            monthly_budget: None,
-            billing_increment_s: 1,
-        };
+        let setup = ClusterSetup::reference(policy, 256, Micros(3_000_000));
         g.bench_function(policy.name(), |b| {
             b.iter(|| black_box(cluster::replay(&setup, &jobs)))
         });

@@ -19,17 +19,7 @@ fn main() {
     let text = std::fs::read_to_string(&path).expect("readable");
     let trace = Trace::parse(&text, &path).expect("a trace");
     let parsed = t0.elapsed();
-    let setup = ClusterSetup {
-        policy,
-        owned_gpus: owned,
-        owned_rate: Micros::ZERO,
-        academic_gpus: 0,
-        academic_wait_s: 0,
-        cloud_price: Micros(3_000_000),
-        provision_s: 0,
-        monthly_budget: None,
-        billing_increment_s: 1,
-    };
+    let setup = ClusterSetup::reference(policy, owned, Micros(3_000_000));
     let t1 = Instant::now();
     let r = cluster::replay(&setup, &trace.jobs);
     let replayed = t1.elapsed();

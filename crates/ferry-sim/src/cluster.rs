@@ -37,6 +37,25 @@ pub struct ClusterSetup {
     pub billing_increment_s: i64,
 }
 
+impl ClusterSetup {
+    /// The reference problem: `owned_gpus` at no marginal cost, unlimited on-demand at
+    /// `cloud_price` per GPU-hour ready at once and billed by the second, no academic pool,
+    /// no budget.
+    pub fn reference(policy: PolicyKind, owned_gpus: u32, cloud_price: Micros) -> ClusterSetup {
+        ClusterSetup {
+            policy,
+            owned_gpus,
+            owned_rate: Micros::ZERO,
+            academic_gpus: 0,
+            academic_wait_s: 0,
+            cloud_price,
+            provision_s: 0,
+            monthly_budget: None,
+            billing_increment_s: 1,
+        }
+    }
+}
+
 /// Where GPU time went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
