@@ -57,22 +57,12 @@ fn seconds(name: &str, hours: f64) -> Result<i64> {
     Ok((hours * 3600.0).round() as i64)
 }
 
-/// A price the catalog gave, with where it came from.
-struct Quoted {
-    offer: Offer,
-}
-
-impl Quoted {
-    fn source(&self) -> String {
-        format!(
-            "{} {} {} ({}, as of {})",
-            self.offer.provider,
-            self.offer.instance_type,
-            self.offer.region,
-            self.offer.source,
-            self.offer.as_of
-        )
-    }
+/// Where a catalog price came from: the row, its source and its date.
+fn source_of(offer: &Offer) -> String {
+    format!(
+        "{} {} {} ({}, as of {})",
+        offer.provider, offer.instance_type, offer.region, offer.source, offer.as_of
+    )
 }
 
 fn rented(o: &Offer) -> bool {
@@ -118,10 +108,9 @@ fn run_cluster(ctx: &Context, args: &SimulateArgs, path: &Path) -> Result<ExitCo
                         .total_cmp(&per_gpu(b, false).unwrap())
                 })
                 .context("the catalog has no on-demand rental of that GPU: give --cloud-price")?;
-            let q = Quoted { offer: best };
             (
-                usd("the catalog's price", per_gpu(&q.offer, false).unwrap())?,
-                q.source(),
+                usd("the catalog's price", per_gpu(&best, false).unwrap())?,
+                source_of(&best),
             )
         }
     };
@@ -462,17 +451,10 @@ fn run_spot(ctx: &Context, args: &SimulateArgs, path: &Path) -> Result<ExitCode>
                 .filter(|o| o.gpu_count == 1 && o.price_hour.is_some() && o.spot_price_hour.is_some())
                 .min_by(|a, b| a.spot_price_hour.unwrap().total_cmp(&b.spot_price_hour.unwrap()))
                 .context("the catalog has no 1-GPU offer of that GPU with a spot price: give --on-demand-price and --spot-price")?;
-            let q = Quoted { offer: best };
             (
-                usd(
-                    "--on-demand-price",
-                    o.unwrap_or(q.offer.price_hour.unwrap()),
-                )?,
-                usd(
-                    "--spot-price",
-                    s.unwrap_or(q.offer.spot_price_hour.unwrap()),
-                )?,
-                q.source(),
+                usd("--on-demand-price", o.unwrap_or(best.price_hour.unwrap()))?,
+                usd("--spot-price", s.unwrap_or(best.spot_price_hour.unwrap()))?,
+                source_of(&best),
             )
         }
     };
