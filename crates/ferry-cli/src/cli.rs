@@ -237,6 +237,9 @@ pub struct LaunchArgs {
     /// the plan again until this long after submission: `30m`, `6h`.
     #[arg(long, value_name = "DURATION")]
     pub retry_until_up: Option<String>,
+    /// The project the job's cost counts against (a `[budget.projects]` cap applies to it).
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
     /// Placements to show (0 = all).
     #[arg(long, default_value_t = 15)]
     pub limit: usize,

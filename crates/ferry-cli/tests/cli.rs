@@ -847,3 +847,53 @@ fn launch_dry_run_shows_the_rented_offer() {
             ),
         );
 }
+
+#[test]
+fn launch_dry_run_explains_the_policy_that_chose_the_placement() {
+    let env = Env::new();
+    // This host declares an RTX 4090 (owned, at its amortised rate); RunPod rents one.
+    env.config(
+        "[local]\ndeclared_gpus = 1\ndeclared_gpu = \"RTX 4090\"\n\n[scheduler]\npolicy = \"owned-first\"\n\n[providers.runpod]\nlaunch = true\napi_key = \"not-a-real-key\"\napi_endpoint = \"http://127.0.0.1:9\"\n",
+    );
+    let task = env.path("task.yaml");
+    std::fs::write(
+        &task,
+        "name: small\nresources:\n  accelerators: RTX4090:1\nestimated_hours: 1\nmax_wait: 2h\nrun: nvidia-smi\n",
+    )
+    .unwrap();
+    let plan = env.json(&["launch", "--dry-run", task.to_str().unwrap()]);
+    assert_eq!(plan["policy"], "owned-first", "the server's default");
+    let chosen = &plan["candidates"][plan["chosen"].as_u64().unwrap() as usize];
+    assert_eq!(chosen["backend"], "local", "{chosen}");
+    assert!(
+        plan["policy_note"]
+            .as_str()
+            .unwrap()
+            .contains("rents only if waiting there more than 2.0 h"),
+        "{plan}"
+    );
+    env.ferry()
+        .args(["launch", "--dry-run"])
+        .arg(&task)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "Policy owned-first: local first (owned)",
+        ));
+    // The task's own policy wins over the server's.
+    std::fs::write(
+        &task,
+        "name: small\nresources:\n  accelerators: RTX4090:1\nestimated_hours: 1\npolicy: cheapest\nrun: nvidia-smi\n",
+    )
+    .unwrap();
+    let plan = env.json(&["launch", "--dry-run", task.to_str().unwrap()]);
+    assert_eq!(plan["policy"], "cheapest");
+    // A misspelt policy in the config is refused with the choices.
+    env.config("[scheduler]\npolicy = \"owned-frist\"\n");
+    env.ferry()
+        .args(["launch", "--dry-run"])
+        .arg(&task)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("owned-first"));
+}

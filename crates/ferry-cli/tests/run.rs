@@ -298,7 +298,8 @@ fn a_monthly_budget_refuses_a_launch_that_would_pass_it_and_cost_shows_what_is_l
         .stderr(predicate::str::contains("cannot be foreseen"));
     assert_eq!(jobs(&env).len(), 1, "nothing refused was stored");
     let cost = env.json(&["cost"]);
-    let b = &cost["budget"];
+    let b = &cost["budgets"][0];
+    assert_eq!(b["scope"], "monthly");
     assert_eq!(b["limit"], "$0.500000");
     assert_eq!(b["booked_micros"], cost["total_micros"]);
     assert_eq!(
@@ -309,7 +310,9 @@ fn a_monthly_budget_refuses_a_launch_that_would_pass_it_and_cost_shows_what_is_l
         .arg("cost")
         .assert()
         .success()
-        .stdout(predicate::str::contains("Monthly budget ("));
+        .stdout(predicate::str::contains(
+            "The monthly budget (budget.monthly_usd) (",
+        ));
 }
 
 #[test]

@@ -42,6 +42,18 @@ pub struct Config {
     pub hosts: BTreeMap<String, HostSettings>,
     #[serde(default)]
     pub budget: BudgetSettings,
+    #[serde(default)]
+    pub scheduler: SchedulerSettings,
+}
+
+/// How the server's queue decides where work runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulerSettings {
+    /// The policy for tasks that do not name one (`policy:`): `cheapest` (the default),
+    /// `owned-first` or `deadline-spot`.
+    #[serde(default)]
+    pub policy: ferry_policy::PolicyKind,
 }
 
 /// Hard caps on spend.
@@ -52,6 +64,12 @@ pub struct BudgetSettings {
     /// amortised rate, rented time as billed). A launch whose expected cost would pass it
     /// is refused with the numbers.
     pub monthly_usd: Option<f64>,
+    /// Monthly caps per user (the name `ferry launch` runs as, or `--user`), USD.
+    #[serde(default)]
+    pub users: BTreeMap<String, f64>,
+    /// Monthly caps per project (`ferry launch --project`), USD.
+    #[serde(default)]
+    pub projects: BTreeMap<String, f64>,
 }
 
 /// How to reach one machine over SSH. Fields left out are left to ssh and `~/.ssh/config`.
@@ -391,13 +409,30 @@ impl Config {
             field,
             message,
         };
-        if let Some(b) = self.budget.monthly_usd
-            && !(b.is_finite() && b > 0.0 && b < 1e12)
-        {
-            return Err(invalid(
-                "budget.monthly_usd".into(),
-                format!("{b} is not a monthly budget (USD, above 0)"),
-            ));
+        let caps = self
+            .budget
+            .monthly_usd
+            .map(|b| ("budget.monthly_usd".to_string(), b))
+            .into_iter()
+            .chain(
+                self.budget
+                    .users
+                    .iter()
+                    .map(|(u, b)| (format!("budget.users.{u}"), *b)),
+            )
+            .chain(
+                self.budget
+                    .projects
+                    .iter()
+                    .map(|(p, b)| (format!("budget.projects.{p}"), *b)),
+            );
+        for (field, b) in caps {
+            if !(b.is_finite() && b > 0.0 && b < 1e12) {
+                return Err(invalid(
+                    field,
+                    format!("{b} is not a monthly budget (USD, above 0)"),
+                ));
+            }
         }
         for name in self.providers.keys() {
             if !KNOWN_PROVIDERS.contains(&name.as_str()) {
@@ -709,6 +744,38 @@ gpu_years = 2.5
         }
         let c = Config::parse("[budget]\nmonthly_usd = 250\n", "c.toml").unwrap();
         assert_eq!(c.budget.monthly_usd, Some(250.0));
+        let e = Config::parse("[budget.users]\nana = -5\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("budget.users.ana"), "{e}");
+        let e = Config::parse("[budget.projects]\nvision = 0\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("budget.projects.vision"), "{e}");
+        let c = Config::parse(
+            "[budget.users]\nana = 100\n[budget.projects]\nvision = 900.5\n",
+            "c.toml",
+        )
+        .unwrap();
+        assert_eq!(c.budget.users["ana"], 100.0);
+        assert_eq!(c.budget.projects["vision"], 900.5);
+    }
+
+    #[test]
+    fn the_scheduler_policy_is_one_of_the_policies() {
+        let c = Config::parse("[scheduler]\npolicy = \"owned-first\"\n", "c.toml").unwrap();
+        assert_eq!(c.scheduler.policy, ferry_policy::PolicyKind::OwnedFirst);
+        assert_eq!(
+            Config::parse("", "c.toml").unwrap().scheduler.policy,
+            ferry_policy::PolicyKind::Cheapest
+        );
+        let e = Config::parse("[scheduler]\npolicy = \"fifo\"\n", "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("owned-first") && e.starts_with("c.toml:2"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -103,6 +103,9 @@ pub enum EndCause {
     NotReady,
     /// The machine was ready but the job could not be started on it.
     LaunchFailed,
+    /// Taken off spot by `deadline-spot`: its progress fell so far behind that only
+    /// on-demand could still meet the deadline. It goes on with the plan's on-demand offers.
+    MovedToOnDemand,
 }
 
 /// What the job does after an attempt ends this way.
@@ -159,7 +162,9 @@ impl EndCause {
             EndCause::Cancelled => NextMove::Finish(JobState::Cancelled),
             EndCause::Preempted | EndCause::NodeLost => NextMove::Restart,
             EndCause::NotCreated { kind } if kind == "auth" => NextMove::Finish(JobState::Failed),
-            EndCause::NotCreated { .. } | EndCause::NotReady => NextMove::FailOver,
+            EndCause::NotCreated { .. } | EndCause::NotReady | EndCause::MovedToOnDemand => {
+                NextMove::FailOver
+            }
         }
     }
 
@@ -176,6 +181,9 @@ impl EndCause {
             EndCause::NotCreated { kind } => format!("not created ({kind})"),
             EndCause::NotReady => "the machine did not become ready in time".into(),
             EndCause::LaunchFailed => "the job could not be started on the machine".into(),
+            EndCause::MovedToOnDemand => {
+                "moved off spot to on-demand to meet the deadline (deadline-spot)".into()
+            }
         }
     }
 }

@@ -8,6 +8,7 @@
 use ferry_catalog::offer::Pricing;
 use ferry_catalog::owned::OwnedHardware;
 use ferry_catalog::{Catalog, Category, GpuId, Offer};
+use ferry_policy::PolicyKind;
 use ferry_task::{Deadline, Task};
 use serde::{Deserialize, Serialize};
 
@@ -110,12 +111,45 @@ pub struct Plan {
     pub hours_defaulted: bool,
     /// Feasible first (cheapest first), then the excluded with their reasons.
     pub candidates: Vec<Candidate>,
-    /// Index of the cheapest feasible candidate an enabled backend can run.
+    /// Index of the candidate the policy chose among those an enabled backend can run
+    /// (under `cheapest`, the cheapest).
     pub chosen: Option<usize>,
+    /// The policy that chose it (the task's `policy:`, else the server's).
+    #[serde(default)]
+    pub policy: PolicyKind,
+    /// Why the policy chose what it did, when that is not simply the cheapest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_note: Option<String>,
 }
 
-/// Ranks every placement for `task`. `now_unix_s` turns an absolute deadline into hours.
+/// Ranks every placement for `task` under the task's own policy (`cheapest` when it names
+/// none). `now_unix_s` turns an absolute deadline into hours.
 pub fn place(task: &Task, catalog: &Catalog, backends: &[EnabledBackend], now_unix_s: i64) -> Plan {
+    place_with(
+        task,
+        catalog,
+        backends,
+        now_unix_s,
+        task.policy.unwrap_or_default(),
+    )
+}
+
+/// Ranks every placement for `task` and chooses one by `policy` (the task's `policy:`
+/// wins over the one given, which is the server's default):
+/// - `cheapest`: the cheapest runnable placement;
+/// - `owned-first`: the cheapest runnable owned or academic placement when there is one
+///   (the job rents later only if waiting there would pass its `max_wait` or deadline);
+/// - `deadline-spot`: as `owned-first`, and on-demand placements are ranked beside the
+///   spot ones of a `use_spot` option, so that the job has somewhere to go when spot
+///   progress falls behind.
+pub fn place_with(
+    task: &Task,
+    catalog: &Catalog,
+    backends: &[EnabledBackend],
+    now_unix_s: i64,
+    policy: PolicyKind,
+) -> Plan {
+    let policy = task.policy.unwrap_or(policy);
     let hours = task.estimated_hours.unwrap_or(DEFAULT_HOURS);
     let deadline_h = task.deadline.map(|d| match d {
         Deadline::Within { hours } => hours,
@@ -222,19 +256,29 @@ pub fn place(task: &Task, catalog: &Catalog, backends: &[EnabledBackend], now_un
                 let launcher = backends
                     .iter()
                     .find(|b| b.provider.as_deref() == Some(o.provider.as_str()));
-                let mut c = from_offer(o, catalog, *count, option.use_spot, hours);
-                match launcher {
-                    Some(b) => c.backend = Some(b.id.clone()),
-                    None => c.notes.push("backend not configured".into()),
+                // deadline-spot needs the on-demand fallback of each spot offer.
+                let on_demand_too = option.use_spot && policy == PolicyKind::DeadlineSpot;
+                for spot in [option.use_spot, false]
+                    .into_iter()
+                    .take(1 + usize::from(on_demand_too))
+                {
+                    let mut c = from_offer(o, catalog, *count, spot, hours);
+                    match launcher {
+                        Some(b) => c.backend = Some(b.id.clone()),
+                        None => c.notes.push("backend not configured".into()),
+                    }
+                    if on_demand_too && !spot {
+                        c.notes.push("on-demand fallback for deadline-spot".into());
+                    }
+                    finish(
+                        &mut c,
+                        task,
+                        option.cloud.as_deref(),
+                        option.region.as_deref(),
+                        deadline_h,
+                    );
+                    out.push(c);
                 }
-                finish(
-                    &mut c,
-                    task,
-                    option.cloud.as_deref(),
-                    option.region.as_deref(),
-                    deadline_h,
-                );
-                out.push(c);
             }
         }
     }
@@ -247,12 +291,58 @@ pub fn place(task: &Task, catalog: &Catalog, backends: &[EnabledBackend], now_un
             .then(a.provider.cmp(&b.provider))
             .then(a.instance.cmp(&b.instance))
     });
-    let chosen = out.iter().position(Candidate::runnable);
+    let cheapest = out.iter().position(Candidate::runnable);
+    let held = out
+        .iter()
+        .position(|c| c.runnable() && matches!(c.category, Category::Owned | Category::Academic));
+    let (chosen, policy_note) = match (policy, cheapest, held) {
+        (PolicyKind::Cheapest, _, _) | (_, None, _) => (cheapest, None),
+        (_, Some(_), None) => (
+            cheapest,
+            Some(
+                "no owned or academic placement can run it, so the cheapest runnable one"
+                    .to_string(),
+            ),
+        ),
+        (_, Some(c), Some(h)) => {
+            let waits = match (task.max_wait_s, task.deadline) {
+                (Some(w), _) => format!("waiting there more than {}", wait_words(w)),
+                (None, Some(_)) => "waiting there would miss the deadline".to_string(),
+                (None, None) => "it can never start there".to_string(),
+            };
+            let beside = if c == h {
+                "it is also the cheapest".to_string()
+            } else {
+                format!(
+                    "the cheapest, {} {} at ${:.2}/h, is the burst",
+                    out[c].provider, out[c].instance, out[c].price_per_hour
+                )
+            };
+            (
+                Some(h),
+                Some(format!(
+                    "{} first ({}); it rents only if {waits}, within budget; {beside}",
+                    out[h].instance, out[h].category
+                )),
+            )
+        }
+    };
     Plan {
         hours,
         hours_defaulted: task.estimated_hours.is_none(),
         candidates: out,
         chosen,
+        policy,
+        policy_note,
+    }
+}
+
+/// `5400` → `1.5 h`, `600` → `10 min`.
+fn wait_words(s: i64) -> String {
+    if s < 3600 {
+        format!("{} min", s / 60)
+    } else {
+        format!("{:.1} h", s as f64 / 3600.0)
     }
 }
 

@@ -173,6 +173,106 @@ fn spot_uses_the_spot_price_and_deadlines_count_queue_waits() {
     );
 }
 
+/// A rented provider this server can launch on.
+fn rented(provider: &str) -> EnabledBackend {
+    EnabledBackend {
+        id: provider.into(),
+        category: Category::GpuCloud,
+        gpus: vec![],
+        price_per_gpu_hour: None,
+        price_basis: "test".into(),
+        provider: Some(provider.into()),
+        wait_hours: None,
+        max_hours: None,
+        unavailable: None,
+    }
+}
+
+#[test]
+fn owned_first_chooses_owned_gpus_over_a_cheaper_rental_and_says_why() {
+    // Owned H100s at $9/GPU-h: dearer than RunPod's.
+    let b = [local(&[("H100-SXM", 1)], Some(9.0)), rented("runpod")];
+    let t = "resources:\n  accelerators: H100:1\nestimated_hours: 2\nrun: x\n";
+    let cheap = place(&task(t), &catalog(), &b, 0);
+    let c = &cheap.candidates[cheap.chosen.unwrap()];
+    assert_eq!(c.backend.as_deref(), Some("runpod"));
+    assert_eq!(
+        (cheap.policy, cheap.policy_note.as_deref()),
+        (PolicyKind::Cheapest, None)
+    );
+
+    let hybrid = place(
+        &task(&format!("{t}policy: owned-first\nmax_wait: 30m\n")),
+        &catalog(),
+        &b,
+        0,
+    );
+    let c = &hybrid.candidates[hybrid.chosen.unwrap()];
+    assert_eq!(c.backend.as_deref(), Some("local"));
+    let note = hybrid.policy_note.unwrap();
+    assert!(
+        note.starts_with("local first (owned)")
+            && note.contains("more than 30 min")
+            && note.contains("the cheapest, runpod"),
+        "{note}"
+    );
+    // The server's default applies when the task names no policy; the task's wins.
+    let p = place_with(&task(t), &catalog(), &b, 0, PolicyKind::OwnedFirst);
+    assert_eq!(
+        p.candidates[p.chosen.unwrap()].backend.as_deref(),
+        Some("local")
+    );
+    let p = place_with(
+        &task(&format!("{t}policy: cheapest\n")),
+        &catalog(),
+        &b,
+        0,
+        PolicyKind::OwnedFirst,
+    );
+    assert_eq!(
+        p.candidates[p.chosen.unwrap()].backend.as_deref(),
+        Some("runpod")
+    );
+    // Nothing owned can run it: the cheapest rental, said so.
+    let p = place_with(
+        &task(t),
+        &catalog(),
+        &[rented("runpod")],
+        0,
+        PolicyKind::OwnedFirst,
+    );
+    assert_eq!(
+        p.candidates[p.chosen.unwrap()].backend.as_deref(),
+        Some("runpod")
+    );
+    assert!(
+        p.policy_note
+            .unwrap()
+            .contains("no owned or academic placement")
+    );
+}
+
+#[test]
+fn deadline_spot_ranks_the_on_demand_fallback_beside_each_spot_offer() {
+    let t = "resources:\n  accelerators: H100:8\n  use_spot: true\n  cloud: aws\ndeadline: 48h\nestimated_hours: 10\nrun: x\n";
+    let spot_only = place(&task(t), &catalog(), &[], 0);
+    assert!(spot_only.candidates.iter().all(|c| c.spot || !c.feasible()));
+    let both = place(
+        &task(&format!("{t}policy: deadline-spot\n")),
+        &catalog(),
+        &[],
+        0,
+    );
+    let feasible: Vec<&Candidate> = both.candidates.iter().filter(|c| c.feasible()).collect();
+    assert!(feasible[0].spot, "spot is cheaper and ranks first");
+    let od = feasible
+        .iter()
+        .find(|c| !c.spot)
+        .expect("an on-demand fallback");
+    assert!(od.price_per_hour > feasible[0].price_per_hour);
+    assert!(od.notes.iter().any(|n| n.contains("on-demand fallback")));
+}
+
 #[test]
 fn the_default_owned_price_is_never_zero() {
     let c = catalog();

@@ -3,12 +3,14 @@
 //! more than one billing increment.
 
 use ferry_job::Micros;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a cap applies to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "scope", content = "name", rename_all = "kebab-case")]
 pub enum Scope {
+    /// Everything this install books in a month (`budget.monthly_usd`).
+    Monthly,
     /// One task's `budget`.
     Task,
     /// A user's monthly budget.
@@ -20,6 +22,7 @@ pub enum Scope {
 impl std::fmt::Display for Scope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Scope::Monthly => f.write_str("the monthly budget (budget.monthly_usd)"),
             Scope::Task => f.write_str("the task's budget"),
             Scope::User(u) => write!(f, "user {u}'s monthly budget"),
             Scope::Project(p) => write!(f, "project {p}'s monthly budget"),

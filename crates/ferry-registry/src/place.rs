@@ -4,7 +4,8 @@
 use crate::context::Context;
 use crate::error::{RegistryError, Result};
 use ferry_catalog::{Category, GpuId};
-use ferry_optimizer::{EnabledBackend, Plan, default_owned_price_per_gpu_hour, place};
+use ferry_optimizer::{EnabledBackend, Plan, default_owned_price_per_gpu_hour, place_with};
+use ferry_policy::PolicyKind;
 use ferry_task::Task;
 
 /// A task placed: the plan, and the job to submit or why there is none.
@@ -17,12 +18,10 @@ pub struct Decided {
 /// Places a task with this config and these backends: the one placement, used by
 /// `--dry-run` here and by the server for every real launch (so that it places with what
 /// it can run). An `Err` is a task that cannot be read.
-pub fn decide(
-    ctx: &Context,
-    task_file: &std::path::Path,
-    max_runtime: Option<&str>,
-    retry_until_up: Option<&str>,
-) -> Result<Decided> {
+pub fn decide(ctx: &Context, req: &ferry_server::LaunchRequest) -> Result<Decided> {
+    let task_file = req.task_file.as_path();
+    let max_runtime = req.max_runtime.as_deref();
+    let retry_until_up = req.retry_until_up.as_deref();
     let file = task_file.display().to_string();
     let task = Task::from_file(task_file)?;
     let base = task_file
@@ -42,7 +41,7 @@ pub fn decide(
     enabled.extend(enabled_remotes(ctx, &catalog, &task, &remotes));
     enabled.extend(crate::backends::rented_enabled(ctx, &catalog));
     let now = ferry_job::now_ms() / 1000;
-    let plan = place(&task, &catalog, &enabled, now);
+    let plan = place_with(&task, &catalog, &enabled, now, ctx.config.scheduler.policy);
     let refuse = |nothing_fits: bool, message: String| ferry_server::Refusal {
         nothing_fits,
         message,
@@ -98,7 +97,26 @@ pub fn decide(
         let submit = Err(refuse(false, e.to_string()));
         return Ok(Decided { task, plan, submit });
     }
-    let plan_offers = rented_plan(&plan, &task, &backend);
+    let chosen_is_rented = backend
+        .parse::<ferry_backend::BackendId>()
+        .is_ok_and(|b| b.rented().is_some());
+    let offers = rented_offers(&plan, &task);
+    // A rented job tries these in turn; a job on owned or academic GPUs under a policy
+    // that bursts keeps them as where it may go if waiting there takes too long.
+    let (plan_offers, burst) = match (chosen_is_rented, plan.policy) {
+        (true, _) => (offers, vec![]),
+        (false, PolicyKind::Cheapest) => (vec![], vec![]),
+        (false, _) => (vec![], offers),
+    };
+    let deadline_ms = task.deadline.map(|d| match d {
+        ferry_task::Deadline::Within { hours } => now * 1000 + (hours * 3_600_000.0) as i64,
+        ferry_task::Deadline::At { unix_seconds } => unix_seconds * 1000,
+    });
+    let budget = task
+        .budget
+        .map(ferry_job::Micros::from_usd)
+        .transpose()
+        .map_err(|e| RegistryError::invalid(format!("budget: {e}")))?;
     let workdir = workdir
         .map(|w| {
             w.canonicalize().map_err(|source| RegistryError::Io {
@@ -118,6 +136,13 @@ pub fn decide(
             run: task.run.clone(),
             estimated_hours: task.estimated_hours,
             plan: plan_offers,
+            burst,
+            policy: plan.policy,
+            deadline_ms,
+            max_wait_s: task.max_wait_s,
+            budget,
+            user: req.user.clone(),
+            project: req.project.clone(),
             max_restarts: task
                 .max_restarts
                 .unwrap_or(ferry_scheduler::DEFAULT_MAX_RESTARTS),
@@ -143,13 +168,7 @@ pub fn decide(
 /// The server's planner: [`decide`] with the server's own config, for `/v1/launch`.
 pub fn planner(ctx: Context) -> ferry_server::Planner {
     std::sync::Arc::new(move |req: &ferry_server::LaunchRequest| {
-        let d = decide(
-            &ctx,
-            &req.task_file,
-            req.max_runtime.as_deref(),
-            req.retry_until_up.as_deref(),
-        )
-        .map_err(|e| e.to_string())?;
+        let d = decide(&ctx, req).map_err(|e| e.to_string())?;
         Ok(ferry_server::Planned {
             plan: serde_json::to_value(&d.plan).map_err(|e| e.to_string())?,
             submit: d.submit,
@@ -169,19 +188,10 @@ fn chosen_disk_gb(task: &Task) -> Option<u32> {
 /// Offers tried for rented work, best first, before the job fails (dstack tries 25).
 const MAX_PLANNED_OFFERS: usize = 10;
 
-/// For a job placed on a rented provider: the plan's runnable rented placements, best
-/// first, so that a create refused for no capacity, quota or price moves to the next.
-fn rented_plan(
-    plan: &Plan,
-    task: &Task,
-    chosen_backend: &str,
-) -> Vec<ferry_scheduler::PlannedOffer> {
-    if chosen_backend
-        .parse::<ferry_backend::BackendId>()
-        .map_or(true, |b| b.rented().is_none())
-    {
-        return vec![];
-    }
+/// The plan's runnable rented placements, best first: for a job placed on a rented
+/// provider, a create refused for no capacity, quota or price moves to the next; for one
+/// that may burst, where it goes.
+fn rented_offers(plan: &Plan, task: &Task) -> Vec<ferry_scheduler::PlannedOffer> {
     plan.candidates
         .iter()
         .filter(|c| c.runnable())
@@ -190,6 +200,7 @@ fn rented_plan(
             let kind = backend.parse::<ferry_backend::BackendId>().ok()?.rented()?;
             let (instance_type, tier) = kind.machine_type(&c.instance, &c.offering);
             Some(ferry_scheduler::PlannedOffer {
+                category: Some(c.category.to_string()),
                 backend,
                 offer: ferry_cloud::OfferRef {
                     instance_type,

@@ -57,6 +57,7 @@ async fn main() {
                 max_restarts: ferry_scheduler::DEFAULT_MAX_RESTARTS,
                 retry_until_up_s: None,
                 disk_gb: None,
+                ..JobPayload::default()
             }
             .to_value(),
             placement: Placement {

@@ -29,6 +29,7 @@ fn job(s: &Scheduler, run: &str) -> NewJob {
             max_restarts: ferry_scheduler::DEFAULT_MAX_RESTARTS,
             retry_until_up_s: None,
             disk_gb: None,
+            ..JobPayload::default()
         }
         .to_value(),
         placement: Placement {

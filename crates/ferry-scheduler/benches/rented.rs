@@ -71,6 +71,7 @@ fn payload(run: &str) -> JobPayload {
         run: run.into(),
         estimated_hours: None,
         plan: vec![PlannedOffer {
+            category: None,
             backend: "runpod".into(),
             offer: OfferRef {
                 instance_type: "NVIDIA A40".into(),
@@ -88,6 +89,7 @@ fn payload(run: &str) -> JobPayload {
         max_restarts: 0,
         retry_until_up_s: None,
         disk_gb: None,
+        ..JobPayload::default()
     }
 }
 

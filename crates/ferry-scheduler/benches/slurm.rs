@@ -148,6 +148,7 @@ fn new_job(s: &Scheduler, run: &str) -> NewJob {
             max_restarts: ferry_scheduler::DEFAULT_MAX_RESTARTS,
             retry_until_up_s: None,
             disk_gb: None,
+            ..JobPayload::default()
         }
         .to_value(),
         placement: Placement {

@@ -11,9 +11,11 @@
 //! Queueing is FIFO with EASY backfill (`ferry_policy::easy`): a later job may start out of
 //! turn only if it does not delay the first job in line.
 
+mod budgets;
 mod payload;
 pub mod rented;
 
+pub use budgets::{BudgetUse, Budgets};
 pub use payload::{DEFAULT_MAX_RESTARTS, Egress, JobPayload, PlannedOffer};
 
 use ferry_backend::{Backend, BackendError, LaunchSpec, Observed};
@@ -41,6 +43,11 @@ pub enum SchedulerError {
 /// A `Starting` job the backend still reports `Absent` after this long was never launched
 /// (a crash came in between) and is launched again.
 const RELAUNCH_AFTER: Duration = Duration::from_secs(2);
+
+/// How long a rented machine is expected to take from the decision to rent it to the job
+/// running on it: a burst for a deadline is made at least this long before the last
+/// moment, and `deadline-spot` counts it as the changeover of a move to on-demand.
+pub const RENTAL_READY: Duration = Duration::from_secs(5 * 60);
 
 /// What one pass of the scheduler did.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -83,10 +90,14 @@ pub struct Scheduler {
     pass: tokio::sync::Mutex<()>,
     /// Providers machines are rented from, if any.
     rented: Option<rented::Rented>,
-    /// A cap on everything booked per UTC calendar month.
-    monthly_budget: Option<Micros>,
-    /// Jobs this process stopped for the budget, so that their end says so.
+    /// Caps on what is booked per UTC calendar month.
+    budgets: budgets::Budgets,
+    /// Jobs this process has told to stop for a budget (not told again each pass).
     budget_stopped: std::sync::Mutex<std::collections::HashSet<JobId>>,
+    /// Whose each job is, for the per-user and per-project caps (it never changes).
+    owners: std::sync::Mutex<std::collections::HashMap<JobId, budgets::Who>>,
+    /// The last hold each queued job was given, so that a hold is logged when it changes.
+    holds: std::sync::Mutex<std::collections::HashMap<JobId, String>>,
     /// SSH executors on rented machines, by lease name.
     executors:
         std::sync::Mutex<std::collections::HashMap<String, Arc<ferry_backend::ssh::SshBackend>>>,
@@ -115,64 +126,12 @@ impl Scheduler {
             last_polled: Default::default(),
             pass: tokio::sync::Mutex::new(()),
             rented: None,
-            monthly_budget: None,
+            budgets: Default::default(),
             budget_stopped: Default::default(),
+            owners: Default::default(),
+            holds: Default::default(),
             executors: Default::default(),
         }
-    }
-
-    /// Caps what everything booked in a UTC calendar month may cost: a launch whose
-    /// expected cost would pass it is refused with the numbers ([`Scheduler::check_budget`]).
-    pub fn set_monthly_budget(&mut self, cap: Option<Micros>) {
-        self.monthly_budget = cap;
-    }
-
-    /// The monthly cap, what this month has booked, and what unfinished jobs are still
-    /// expected to cost; `None` without a cap.
-    pub async fn budget_use(&self) -> Result<Option<ferry_policy::budget::Cap>, SchedulerError> {
-        let Some(limit) = self.monthly_budget else {
-            return Ok(None);
-        };
-        let now = self.clock.now_ms();
-        let booked = self
-            .store
-            .total(&ferry_store::LedgerFilter {
-                since_ms: Some(ferry_catalog::Date::of_epoch_ms(now).month_start_ms()),
-                ..ferry_store::LedgerFilter::default()
-            })
-            .await?;
-        let committed: Micros = self
-            .store
-            .list(&JobFilter::unfinished())
-            .await?
-            .iter()
-            .map(|r| remaining_cost(r, now))
-            .sum();
-        Ok(Some(ferry_policy::budget::Cap {
-            scope: ferry_policy::budget::Scope::User("this install".into()),
-            limit,
-            used: booked + committed,
-        }))
-    }
-
-    /// Refuses a job whose expected cost would pass the monthly budget, with the numbers;
-    /// under a budget, a job whose cost cannot be foreseen (no estimate, no maximum
-    /// runtime) is refused too, since nothing could hold it to the cap.
-    pub async fn check_budget(&self, job: &NewJob) -> Result<(), SchedulerError> {
-        let Some(cap) = self.budget_use().await? else {
-            return Ok(());
-        };
-        let payload = JobPayload::from_value(&job.task)
-            .map_err(|e| SchedulerError::Job(job.id.clone(), e))?;
-        let Some(ms) = expected_ms_of(job.max_runtime_s, Some(&payload)) else {
-            return Err(SchedulerError::Job(
-                job.id.clone(),
-                "a monthly budget is set (budget.monthly_usd) and this job's cost cannot be foreseen: give the task estimated_hours, or launch with --max-runtime".into(),
-            ));
-        };
-        let expected = charge(job.placement.price_per_hour, ms);
-        ferry_policy::budget::check_launch(std::slice::from_ref(&cap), expected)
-            .map_err(|r| SchedulerError::Job(job.id.clone(), format!("refused: {r}")))
     }
 
     /// How often jobs on other machines (SSH hosts, Slurm clusters) are asked about.
@@ -372,7 +331,7 @@ impl Scheduler {
                 report.errors.push((rec.id.clone(), e.to_string()));
             }
         }
-        self.enforce_budget(&unfinished, &mut report).await?;
+        self.enforce_budgets(&unfinished, &mut report).await?;
         self.release_strays(&unfinished).await?;
         // The queue as read at the start of this pass (reconciling changes only jobs that
         // run; one submitted since is taken by the pass its commit wakes).
@@ -440,20 +399,15 @@ impl Scheduler {
                 };
                 // The backend's own words (Slurm's state and reason) say more, when it has them.
                 let reason = said.unwrap_or(reason);
-                let reason = match self.monthly_budget {
-                    Some(limit)
-                        if self
-                            .budget_stopped
-                            .lock()
-                            .expect("budget stops")
-                            .remove(&rec.id) =>
-                    {
-                        format!(
-                            "stopped before the monthly budget ({limit}, budget.monthly_usd) was passed"
-                        )
-                    }
+                // A stop decided by a budget was written on the job before it was sent.
+                let reason = match (&cause, &rec.reason) {
+                    (ferry_job::EndCause::Cancelled, Some(why)) => why.clone(),
                     _ => reason,
                 };
+                self.budget_stopped
+                    .lock()
+                    .expect("budget stops")
+                    .remove(&rec.id);
                 self.finish(
                     rec,
                     state,
@@ -548,62 +502,6 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Stops running jobs, newest first, before what the month has booked plus what they
-    /// have accrued passes the monthly budget (`ferry_policy::budget::enforce`).
-    async fn enforce_budget(
-        &self,
-        unfinished: &[JobRecord],
-        report: &mut Tick,
-    ) -> Result<(), SchedulerError> {
-        let Some(limit) = self.monthly_budget else {
-            return Ok(());
-        };
-        let now = self.clock.now_ms();
-        let spent = self
-            .store
-            .total(&ferry_store::LedgerFilter {
-                since_ms: Some(ferry_catalog::Date::of_epoch_ms(now).month_start_ms()),
-                ..ferry_store::LedgerFilter::default()
-            })
-            .await?;
-        let mut running: Vec<&JobRecord> = {
-            let stopped = self.budget_stopped.lock().expect("budget stops");
-            unfinished
-                .iter()
-                .filter(|r| r.state == JobState::Running && !stopped.contains(&r.id))
-                .collect()
-        };
-        running.sort_by_key(|r| (r.started_at_ms, r.id.clone()));
-        let charging: Vec<ferry_policy::budget::Charging> = running
-            .iter()
-            .map(|r| ferry_policy::budget::Charging {
-                accrued: charge(
-                    r.placement.price_per_hour,
-                    now - r.started_at_ms.unwrap_or(now),
-                ),
-                per_hour: r.placement.price_per_hour,
-            })
-            .collect();
-        let (stop, _) = ferry_policy::budget::enforce(
-            limit,
-            spent,
-            &charging,
-            BUDGET_MARGIN.as_millis() as i64,
-        );
-        for i in stop {
-            let r = running[i];
-            self.budget_stopped
-                .lock()
-                .expect("budget stops")
-                .insert(r.id.clone());
-            match self.cancel(&r.id).await {
-                Ok(_) => report.budget_stopped.push(r.id.clone()),
-                Err(e) => report.errors.push((r.id.clone(), e.to_string())),
-            }
-        }
-        Ok(())
-    }
-
     /// GPUs held by jobs that are not running (a crash between allocating and starting).
     async fn release_strays(&self, unfinished: &[JobRecord]) -> Result<(), SchedulerError> {
         for pool in &self.pools {
@@ -626,6 +524,14 @@ impl Scheduler {
         report: &mut Tick,
     ) -> Result<(), SchedulerError> {
         let now = self.clock.now_ms();
+        {
+            // Holds are remembered only while their job waits.
+            let waiting: std::collections::HashSet<&JobId> = queued.iter().map(|r| &r.id).collect();
+            self.holds
+                .lock()
+                .expect("holds")
+                .retain(|id, _| waiting.contains(id));
+        }
         // Backends that queue work themselves get their jobs at once, several submissions
         // in flight together (each is a command on a login node).
         let mut handed = vec![];
@@ -720,21 +626,50 @@ impl Scheduler {
                 ends_ms: expected_duration_ms(r).map(|d| r.started_at_ms.unwrap_or(now) + d),
             })
             .collect();
+        // Each stored task is read once per pass.
+        let payloads: Vec<Option<JobPayload>> = queued
+            .iter()
+            .map(|r| JobPayload::from_value(&r.task).ok())
+            .collect();
+        // A queue holding a job placed under a policy that bursts is decided by that
+        // policy (owned-first); one holding none keeps submission order with EASY backfill.
+        let policy = if payloads
+            .iter()
+            .flatten()
+            .any(|p| p.policy != ferry_policy::PolicyKind::Cheapest)
+        {
+            ferry_policy::PolicyKind::OwnedFirst
+        } else {
+            ferry_policy::PolicyKind::Cheapest
+        };
         let waiting: Vec<ferry_policy::Queued> = queued
             .iter()
-            .map(|r| {
-                // Each stored task is read once per pass.
-                let payload = JobPayload::from_value(&r.task).ok();
-                (r, payload)
-            })
-            .map(|(r, payload)| ferry_policy::Queued {
-                gpus: payload.as_ref().map_or(0, |p| p.gpus),
-                submitted_ms: r.submitted_at_ms,
-                estimate_ms: expected_ms(r, payload.as_ref()),
-                deadline_ms: None,
-                max_wait_ms: None,
-                on: Some(0),
-                rental: None,
+            .zip(&payloads)
+            .map(|(r, payload)| {
+                let estimate_ms = expected_ms(r, payload.as_ref());
+                // Only a job placed under a bursting policy may burst, whatever its queue.
+                let bursts = payload
+                    .as_ref()
+                    .filter(|p| p.policy != ferry_policy::PolicyKind::Cheapest);
+                ferry_policy::Queued {
+                    gpus: payload.as_ref().map_or(0, |p| p.gpus),
+                    submitted_ms: r.submitted_at_ms,
+                    estimate_ms,
+                    deadline_ms: bursts.and_then(|p| p.deadline_ms),
+                    max_wait_ms: bursts.and_then(|p| p.max_wait_s).map(|s| s * 1000),
+                    on: (policy == ferry_policy::PolicyKind::Cheapest).then_some(0),
+                    rental: bursts.and_then(|p| {
+                        let first = p.burst.first()?;
+                        let per_hour =
+                            Micros::from_usd(first.offer.expected_price_per_hour).ok()?;
+                        Some(ferry_policy::Rental {
+                            // Unforeseeable under a cap: more than any room.
+                            cost: estimate_ms
+                                .map_or(Micros(i64::MAX / 4), |ms| charge(per_hour, ms)),
+                            ready_ms: RENTAL_READY.as_millis() as i64,
+                        })
+                    }),
+                }
             })
             .collect();
         let pools = [ferry_policy::Pool {
@@ -743,15 +678,38 @@ impl Scheduler {
             running,
             wait_ms: 0,
         }];
-        // The pool's queue is decided by the `cheapest` policy's pass: submission order
-        // with EASY backfill (the same code `ferry simulate` replays).
+        // What rentals may still spend this month (read only when a job could burst).
+        let rent_budget_left = match self.budgets.monthly {
+            Some(m) if waiting.iter().any(|q| q.rental.is_some()) => ferry_policy::budget::room(
+                &self
+                    .caps(&[(ferry_policy::budget::Scope::Monthly, m)])
+                    .await?,
+            ),
+            _ => None,
+        };
+        // The same pass `ferry simulate` replays.
         let decision = ferry_policy::pass::decide(&ferry_policy::View {
-            policy: ferry_policy::PolicyKind::Cheapest,
+            policy,
             now_ms: now,
             pools: &pools,
             queued: &waiting,
-            rent_budget_left: None,
+            rent_budget_left,
         });
+        for action in &decision.actions {
+            match *action {
+                ferry_policy::Action::Rent { job } => {
+                    if let Some(p) = &payloads[job]
+                        && let Err(e) = self.burst(queued[job], p, &waiting[job], now).await
+                    {
+                        report.errors.push((queued[job].id.clone(), e.to_string()));
+                    }
+                }
+                ferry_policy::Action::Hold { job, why } => {
+                    self.log_hold(&queued[job].id, why).await;
+                }
+                ferry_policy::Action::Start { .. } => {}
+            }
+        }
         let starts = decision.actions.iter().filter_map(|a| match a {
             ferry_policy::Action::Start { job, .. } => Some(*job),
             _ => None,
@@ -786,6 +744,110 @@ impl Scheduler {
             self.start_or_fail(&rec, now, report).await?;
         }
         Ok(())
+    }
+
+    /// Moves a queued job from its pool to its first burst placement (the policy's `Rent`):
+    /// the placement and plan are written, with why, before anything is rented; the
+    /// rented path takes it from the next pass. A rental its user's or project's cap
+    /// would not allow is held instead, with the numbers.
+    async fn burst(
+        &self,
+        rec: &JobRecord,
+        payload: &JobPayload,
+        q: &ferry_policy::Queued,
+        now: i64,
+    ) -> Result<(), SchedulerError> {
+        let Some(first) = payload.burst.first() else {
+            return Ok(());
+        };
+        let price = Micros::from_usd(first.offer.expected_price_per_hour)
+            .map_err(|e| SchedulerError::Job(rec.id.clone(), e.to_string()))?;
+        let placement = ferry_store::Placement {
+            backend: first.backend.clone(),
+            provider: first
+                .category
+                .clone()
+                .unwrap_or_else(|| first.backend.clone()),
+            offer: first.source.clone(),
+            price_per_hour: price,
+        };
+        let moved = NewJob {
+            id: rec.id.clone(),
+            name: rec.name.clone(),
+            task: JobPayload {
+                plan: payload.burst.clone(),
+                burst: vec![],
+                ..payload.clone()
+            }
+            .to_value(),
+            placement,
+            submitted_at_ms: rec.submitted_at_ms,
+            max_runtime_s: rec.max_runtime_s,
+        };
+        // The user's and project's caps (the month's is in the pass's room already).
+        if let Err(SchedulerError::Job(_, why)) = self.check_budget(&moved).await {
+            self.log_hold_text(&rec.id, why).await;
+            return Ok(());
+        }
+        let waited = now - rec.submitted_at_ms;
+        let why = match (q.max_wait_ms, q.deadline_ms) {
+            (Some(w), _) if waited >= w => format!(
+                "waited {:.2} h for {}, past its max_wait of {:.2} h",
+                waited as f64 / 3_600_000.0,
+                rec.placement.backend,
+                w as f64 / 3_600_000.0
+            ),
+            (_, Some(_)) => format!(
+                "waiting longer for {} would miss its deadline",
+                rec.placement.backend
+            ),
+            _ => format!("{} cannot start it", rec.placement.backend),
+        };
+        let detail = format!(
+            "{}: burst to {} {} in {} (${:.4}/h planned): {why}",
+            payload.policy,
+            first.backend,
+            first.offer.instance_type,
+            first.offer.region,
+            first.offer.expected_price_per_hour
+        );
+        match self
+            .store
+            .replace_placement(&rec.id, &moved.placement, &moved.task, &detail)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if moved_meanwhile(&e) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Logs a policy's hold on a queued job as a decision, once each time it changes.
+    async fn log_hold(&self, job: &JobId, why: ferry_policy::Hold) {
+        let text = match why {
+            ferry_policy::Hold::OverBudget { cost, left } => format!(
+                "held: renting would cost {cost}, more than the {left} the monthly budget has left"
+            ),
+            ferry_policy::Hold::RentalTooLate => {
+                "held: a rental could no longer meet the deadline either; waiting for its pool".into()
+            }
+            ferry_policy::Hold::NoRental => {
+                "held: its wait is past max_wait or its deadline, and no rented placement is enabled for it".into()
+            }
+        };
+        self.log_hold_text(job, text).await;
+    }
+
+    async fn log_hold_text(&self, job: &JobId, text: String) {
+        {
+            let mut holds = self.holds.lock().expect("holds");
+            if holds.get(job) == Some(&text) {
+                return;
+            }
+            holds.insert(job.clone(), text.clone());
+        }
+        // A decision that changes nothing: losing it to a crash loses only the log line.
+        let _ = self.store.record_decision(job, &text).await;
     }
 
     /// Launches a job recorded as starting; a backend that refuses it (a bad account, a

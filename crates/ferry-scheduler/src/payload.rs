@@ -1,5 +1,6 @@
 //! What the scheduler needs from a submitted task, as stored in the job's `task` JSON.
 
+use ferry_policy::PolicyKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -32,6 +33,57 @@ pub struct JobPayload {
     /// Disk for a rented machine (the task's `disk_size`), GB.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk_gb: Option<u32>,
+    /// For a job waiting for owned or academic GPUs under `owned-first` or
+    /// `deadline-spot`: the rented placements it bursts to, best first, when waiting would
+    /// pass its `max_wait` or miss its deadline. It becomes the plan when it bursts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub burst: Vec<PlannedOffer>,
+    /// The policy that placed it (the task's `policy:`, else the server's).
+    #[serde(default)]
+    pub policy: PolicyKind,
+    /// The latest acceptable end (the task's `deadline`), epoch ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<i64>,
+    /// How long it may wait for owned or academic GPUs before it rents (`max_wait`), s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_wait_s: Option<i64>,
+    /// The most it may cost in all (the task's `budget`): refused at launch above it,
+    /// stopped before its accrued cost passes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<ferry_job::Micros>,
+    /// Who launched it: whose monthly budget it counts against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The project it counts against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+}
+
+impl Default for JobPayload {
+    /// CPU-only work that runs nothing yet, with the default restarts: a base for
+    /// `JobPayload { run, gpus, ..JobPayload::default() }`.
+    fn default() -> JobPayload {
+        JobPayload {
+            gpus: 0,
+            gpu: None,
+            workdir: None,
+            envs: BTreeMap::new(),
+            setup: None,
+            run: String::new(),
+            estimated_hours: None,
+            plan: vec![],
+            max_restarts: DEFAULT_MAX_RESTARTS,
+            retry_until_up_s: None,
+            disk_gb: None,
+            burst: vec![],
+            policy: PolicyKind::Cheapest,
+            deadline_ms: None,
+            max_wait_s: None,
+            budget: None,
+            user: None,
+            project: None,
+        }
+    }
 }
 
 /// Restarts after preemption when the task does not say (`job_recovery.max_restarts`).
@@ -49,6 +101,9 @@ pub struct PlannedOffer {
     pub offer: ferry_cloud::OfferRef,
     /// The catalog row it came from, with its date.
     pub source: String,
+    /// Its category (`gpu-cloud`, `hyperscaler`, `marketplace`), as the catalog says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
     /// The data the task declares it sends out, at this provider's egress price: booked as
     /// its own ledger line once the job has run there.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 fn offer(gpu: &str, price: f64) -> PlannedOffer {
     PlannedOffer {
+        category: None,
         backend: "runpod".into(),
         offer: OfferRef {
             instance_type: gpu.into(),
@@ -115,6 +116,7 @@ async fn submit(r: &Rig, plan: Vec<PlannedOffer>) -> ferry_job::JobId {
             max_restarts: 0,
             retry_until_up_s: None,
             disk_gb: None,
+            ..JobPayload::default()
         }
         .to_value(),
         placement: Placement {

@@ -48,6 +48,13 @@ pub struct LaunchRequest {
     pub max_runtime: Option<String>,
     /// `--retry-until-up`, as written.
     pub retry_until_up: Option<String>,
+    /// Who launches it (the user `ferry launch` runs as): whose monthly budget it counts
+    /// against (`[budget.users]`).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The project it counts against (`ferry launch --project`, `[budget.projects]`).
+    #[serde(default)]
+    pub project: Option<String>,
 }
 
 /// The plan the server made, and the job it submitted, or why it submitted none.
@@ -130,6 +137,7 @@ pub fn router(state: State) -> Router {
         .route("/v1/jobs/{id}/logs", get(logs))
         .route("/v1/jobs/{id}/cancel", post(cancel))
         .route("/v1/ledger", get(ledger))
+        .route("/v1/budgets", get(budgets))
         .route("/v1/sweep", post(sweep))
         .route("/v1/shutdown", post(shutdown))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
@@ -337,6 +345,11 @@ async fn ledger(Ext(state): Ext<State>) -> Result<Json<Vec<BookedEntry>>> {
             .ledger(&LedgerFilter::default())
             .await?,
     ))
+}
+
+/// Each monthly cap with what this month has booked against it.
+async fn budgets(Ext(state): Ext<State>) -> Result<Json<Vec<ferry_scheduler::BudgetUse>>> {
+    Ok(Json(state.scheduler.budget_uses().await?))
 }
 
 #[derive(Deserialize)]

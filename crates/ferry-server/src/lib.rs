@@ -40,8 +40,9 @@ pub struct ServerConfig {
     pub rented: Option<ferry_scheduler::rented::Rented>,
     /// Places tasks for `/v1/launch` with this server's config and backends.
     pub planner: Option<Planner>,
-    /// `budget.monthly_usd`: launches that would pass it are refused.
-    pub monthly_budget: Option<ferry_job::Micros>,
+    /// `[budget]`: launches that would pass a cap are refused, running jobs stopped
+    /// before one is passed.
+    pub budgets: ferry_scheduler::Budgets,
 }
 
 /// How often the orphan sweep runs, besides at start-up.
@@ -90,7 +91,7 @@ pub async fn serve(cfg: ServerConfig) -> Result<(), ServerError> {
         scheduler.add_queueing_backend(backend);
     }
     scheduler.set_remote_poll(cfg.remote_poll);
-    scheduler.set_monthly_budget(cfg.monthly_budget);
+    scheduler.set_budgets(cfg.budgets);
     if let Some(rented) = cfg.rented {
         scheduler.set_rented(rented);
     }

@@ -72,16 +72,20 @@ pub enum EventKind {
     Charged,
     /// A step of an attempt (a machine created, ready, terminated).
     Attempt,
+    /// A policy's decision about the job, recorded before it is carried out (a burst to a
+    /// rented machine, a stop for a budget, a switch to on-demand).
+    Decision,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 6] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::Submitted,
         EventKind::Transition,
         EventKind::Allocated,
         EventKind::Released,
         EventKind::Charged,
         EventKind::Attempt,
+        EventKind::Decision,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +96,7 @@ impl EventKind {
             EventKind::Released => "released",
             EventKind::Charged => "charged",
             EventKind::Attempt => "attempt",
+            EventKind::Decision => "decision",
         }
     }
 }

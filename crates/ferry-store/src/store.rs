@@ -1,7 +1,7 @@
 use crate::error::StoreError;
 use crate::model::{
     Attempt, AttemptPatch, BookedEntry, FinishedRun, JobEvent, JobFilter, JobMove, JobPatch,
-    JobRecord, LedgerEntry, LedgerFilter, NewAttempt, NewJob,
+    JobRecord, LedgerEntry, LedgerFilter, NewAttempt, NewJob, Placement,
 };
 use async_trait::async_trait;
 use ferry_job::{JobId, JobState, Micros};
@@ -44,6 +44,25 @@ pub trait Store: Send + Sync {
         patch: &JobPatch,
         detail: &str,
     ) -> Result<JobRecord, StoreError>;
+
+    /// Moves a queued job to another placement and payload (a policy's burst from owned
+    /// GPUs to a rented machine), logging `detail` as a decision. Compare-and-set on the
+    /// queued state: a job that has left the queue since gets [`StoreError::Conflict`].
+    async fn replace_placement(
+        &self,
+        id: &JobId,
+        placement: &Placement,
+        task: &serde_json::Value,
+        detail: &str,
+    ) -> Result<JobRecord, StoreError>;
+
+    /// Records why an unfinished job is about to be stopped (a budget) as its reason, with
+    /// a decision event, before the stop is sent: the job's end keeps that reason even if
+    /// the server restarts in between. Its state is unchanged.
+    async fn note_stop(&self, id: &JobId, reason: &str) -> Result<JobRecord, StoreError>;
+
+    /// Logs a policy's decision about a job that changes nothing yet (a hold, and why).
+    async fn record_decision(&self, id: &JobId, detail: &str) -> Result<(), StoreError>;
 
     /// A job's events in the order they happened.
     async fn events(&self, id: &JobId) -> Result<Vec<JobEvent>, StoreError>;

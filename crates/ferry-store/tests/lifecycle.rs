@@ -337,3 +337,99 @@ async fn a_group_commit_answers_each_job_and_a_duplicate_spoils_none_of_the_othe
     assert!(answers.iter().all(Result::is_ok));
     assert_eq!(store.list(&JobFilter::unfinished()).await.unwrap().len(), 5);
 }
+
+#[tokio::test]
+async fn a_queued_job_moves_to_another_placement_once_and_a_started_one_does_not() {
+    let store = store().await;
+    let j = job(1);
+    store.submit(&j).await.unwrap();
+    let rented = ferry_store::Placement {
+        backend: "runpod".into(),
+        provider: "gpu-cloud".into(),
+        offer: "runpod A40".into(),
+        price_per_hour: Micros(400_000),
+    };
+    let task = serde_json::json!({"run": "echo moved", "gpus": 1});
+    let moved = store
+        .replace_placement(&j.id, &rented, &task, "owned-first: burst to runpod")
+        .await
+        .unwrap();
+    assert_eq!(
+        (moved.state, &moved.placement, &moved.task),
+        (JobState::Queued, &rented, &task)
+    );
+    // Listed by its new backend.
+    let on_runpod = store
+        .list(&JobFilter {
+            backend: Some("runpod".into()),
+            ..JobFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(on_runpod.len(), 1);
+    let last = store.events(&j.id).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.kind, last.detail.as_str()),
+        (EventKind::Decision, "owned-first: burst to runpod")
+    );
+    // Started meanwhile: the move is refused and nothing changes.
+    let r = running(store.as_ref(), 2).await;
+    let e = store
+        .replace_placement(&r, &rented, &task, "too late")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Conflict { .. }), "{e}");
+    assert_eq!(
+        store.get(&r).await.unwrap().unwrap().placement.backend,
+        "local"
+    );
+    assert!(matches!(
+        store.replace_placement(&id(99), &rented, &task, "x").await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn why_a_job_is_stopped_is_written_before_its_end_and_kept() {
+    let store = store().await;
+    let r = running(store.as_ref(), 3).await;
+    let noted = store
+        .note_stop(&r, "stopped before the task's budget")
+        .await
+        .unwrap();
+    assert_eq!(noted.state, JobState::Running);
+    assert_eq!(
+        noted.reason.as_deref(),
+        Some("stopped before the task's budget")
+    );
+    store.record_decision(&r, "held: nothing").await.unwrap();
+    let kinds: Vec<EventKind> = store
+        .events(&r)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        &kinds[kinds.len() - 2..],
+        [EventKind::Decision, EventKind::Decision]
+    );
+    // A finished job takes no stop.
+    store
+        .finish(
+            &r,
+            JobState::Cancelled,
+            &JobPatch {
+                finished_at_ms: Some(T0 + 9_000),
+                ..JobPatch::default()
+            },
+            "cancelled",
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.note_stop(&r, "late").await,
+        Err(StoreError::Conflict { .. })
+    ));
+}

@@ -18,6 +18,8 @@ pub const TOP_KEYS: &[&str] = &[
     "deadline",
     "categories",
     "budget",
+    "policy",
+    "max_wait",
     "inputs_gb",
     "outputs_gb",
     "job_recovery",
@@ -66,6 +68,10 @@ pub struct RawTask {
     pub deadline: Option<String>,
     pub categories: Option<Vec<String>>,
     pub budget: Option<f64>,
+    /// `cheapest`, `owned-first` or `deadline-spot`.
+    pub policy: Option<String>,
+    /// `90m`, `2h`, `1d`: how long the job may wait for owned GPUs before it rents.
+    pub max_wait: Option<String>,
     pub inputs_gb: Option<f64>,
     pub outputs_gb: Option<f64>,
     pub job_recovery: Option<RawRecovery>,

@@ -3,6 +3,7 @@
 use crate::error::TaskError;
 use crate::raw::{Accelerators, RESOURCE_KEYS, RawResources, RawTask, Scalar, TOP_KEYS};
 use ferry_catalog::{Category, Date, GpuId, GpuTable};
+use ferry_policy::PolicyKind;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,11 @@ pub struct Task {
     pub categories: Vec<Category>,
     /// Most in total, USD.
     pub budget: Option<f64>,
+    /// The policy that places it and decides when it rents (`policy:`); the server's
+    /// `[scheduler] policy` when the task does not say.
+    pub policy: Option<PolicyKind>,
+    /// How long it may wait for owned or academic GPUs before it rents (`max_wait:`), s.
+    pub max_wait_s: Option<i64>,
     /// Restarts after a preemption (`job_recovery.max_restarts`); Ferry's default if unset.
     pub max_restarts: Option<u32>,
     /// Data the job reads in, GB (`inputs_gb`): what it downloads to the machine.
@@ -167,6 +173,27 @@ impl Task {
             .as_deref()
             .map(|d| parse_deadline(d).ok_or_else(|| ctx.err("deadline", None, format!("'{d}' is not a deadline (write 48h, 3d, 2026-12-01 or 2026-12-01T18:00:00Z)"))))
             .transpose()?;
+        let policy = raw
+            .policy
+            .as_deref()
+            .map(|p| {
+                p.parse::<PolicyKind>()
+                    .map_err(|e| ctx.err("policy", None, e))
+            })
+            .transpose()?;
+        let max_wait_s = raw
+            .max_wait
+            .as_deref()
+            .map(|w| {
+                parse_wait_s(w).ok_or_else(|| {
+                    ctx.err(
+                        "max_wait",
+                        None,
+                        format!("'{w}' is not a wait (write 90m, 2h or 1d)"),
+                    )
+                })
+            })
+            .transpose()?;
         let name = raw
             .name
             .filter(|n| !n.trim().is_empty())
@@ -196,6 +223,8 @@ impl Task {
             deadline,
             categories,
             budget: positive("budget", raw.budget)?,
+            policy,
+            max_wait_s,
             inputs_gb: volume("inputs_gb", raw.inputs_gb)?,
             outputs_gb: volume("outputs_gb", raw.outputs_gb)?,
             max_restarts: raw
@@ -374,6 +403,20 @@ fn accelerator(
         models,
         count: n,
     })
+}
+
+/// `90m`, `2h`, `1d` (or `0m`: rent at once rather than wait), in seconds.
+fn parse_wait_s(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let unit = s.chars().last()?;
+    let scale = match unit {
+        'm' => 60.0,
+        'h' => 3600.0,
+        'd' => 86_400.0,
+        _ => return None,
+    };
+    let n: f64 = s[..s.len() - 1].trim().parse().ok()?;
+    (n.is_finite() && (0.0..=365.0 * 86_400.0).contains(&(n * scale))).then_some((n * scale) as i64)
 }
 
 fn parse_deadline(s: &str) -> Option<Deadline> {

@@ -159,6 +159,39 @@ fn semantic_errors_name_the_key_and_line() {
 }
 
 #[test]
+fn a_policy_and_a_longest_wait() {
+    let t = Task::parse("run: x\npolicy: owned-first\nmax_wait: 90m\n", "t").unwrap();
+    assert_eq!(t.policy, Some(ferry_policy::PolicyKind::OwnedFirst));
+    assert_eq!(t.max_wait_s, Some(5400));
+    assert_eq!(
+        Task::parse("run: x\nmax_wait: 0m\n", "t")
+            .unwrap()
+            .max_wait_s,
+        Some(0)
+    );
+    assert_eq!(
+        Task::parse("run: x\nmax_wait: 1.5d\n", "t")
+            .unwrap()
+            .max_wait_s,
+        Some(129_600)
+    );
+    let none = Task::parse("run: x\n", "t").unwrap();
+    assert_eq!((none.policy, none.max_wait_s), (None, None));
+    let e = err("run: x\npolicy: fifo\n");
+    assert!(
+        e.starts_with("task.yaml:2:1: policy:") && e.contains("owned-first"),
+        "{e}"
+    );
+    for bad in ["soon", "-2h", "5y", "h"] {
+        let e = err(&format!("run: x\nmax_wait: {bad}\n"));
+        assert!(
+            e.starts_with("task.yaml:2:1: max_wait:") && e.contains("90m"),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
 fn run_is_required() {
     let e = err("name: x\nsetup: echo\n");
     assert!(e.contains("run: is missing"), "{e}");

@@ -485,20 +485,8 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
             })
             .unwrap_or_else(|| "?".to_string())
     };
-    let budget = super::server::monthly_budget(ctx)?.map(|limit| {
-        let now = ferry_job::now_ms();
-        let today = ferry_catalog::Date::of_epoch_ms(now);
-        let since = today.month_start_ms();
-        MonthBudget {
-            month: today.month_label(),
-            limit,
-            booked: ledger
-                .iter()
-                .filter(|e| e.entry.at_ms >= since)
-                .map(|e| e.entry.amount)
-                .sum(),
-        }
-    });
+    // Each cap's month as the server counts it (the one count the caps are enforced by).
+    let budgets: Vec<ferry_scheduler::BudgetUse> = c.get("/v1/budgets")?;
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut all = Group::default();
     for e in &ledger {
@@ -544,15 +532,7 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
             "storage_total": all.storage.to_string(),
             "egress_total_micros": all.egress.0,
             "egress_total": all.egress.to_string(),
-            "budget": budget.as_ref().map(|b| serde_json::json!({
-                "month": b.month,
-                "limit": b.limit.to_string(),
-                "limit_micros": b.limit.0,
-                "booked": b.booked.to_string(),
-                "booked_micros": b.booked.0,
-                "left": b.left().to_string(),
-                "left_micros": b.left().0,
-            })),
+            "budgets": budgets.iter().map(budget_json).collect::<Vec<_>>(),
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -587,13 +567,24 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
         table::align_right(&mut tb, &[1, 2]);
     }
     println!("{tb}");
-    if let Some(b) = &budget {
+    for b in &budgets {
+        let what = b.scope.to_string();
+        let mut what = what.chars();
         println!(
-            "Monthly budget ({}): {} of {} booked, {} left (budget.monthly_usd; launches that would pass it are refused).",
+            "{}{} ({}): {} of {} booked, {} left{}; launches that would pass it are refused.",
+            what.next()
+                .map(|c| c.to_uppercase().to_string())
+                .unwrap_or_default(),
+            what.as_str(),
             b.month,
             b.booked,
             b.limit,
-            b.left()
+            b.left(),
+            if b.committed > Micros::ZERO {
+                format!(", {} more expected of unfinished jobs", b.committed)
+            } else {
+                String::new()
+            }
         );
     }
     if all.overhead != Micros::ZERO {
@@ -605,17 +596,22 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `budget.monthly_usd` against what this month has booked.
-struct MonthBudget {
-    month: String,
-    limit: Micros,
-    booked: Micros,
-}
-
-impl MonthBudget {
-    fn left(&self) -> Micros {
-        Micros((self.limit.0 - self.booked.0).max(0))
+/// One cap's month in `--json`: its scope, and each amount in the money shape.
+fn budget_json(b: &ferry_scheduler::BudgetUse) -> serde_json::Value {
+    let mut v = serde_json::to_value(&b.scope).expect("a scope serialises");
+    let money = |m: Micros| (m.to_string(), m.0);
+    for (key, m) in [
+        ("limit", b.limit),
+        ("booked", b.booked),
+        ("committed", b.committed),
+        ("left", b.left()),
+    ] {
+        let (text, micros) = money(m);
+        v[key] = text.into();
+        v[format!("{key}_micros")] = micros.into();
     }
+    v["month"] = b.month.clone().into();
+    v
 }
 
 fn day(ms: i64) -> String {

@@ -9,14 +9,16 @@ use ferry_task::Task;
 use std::process::ExitCode;
 
 pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
+    let request = ferry_server::LaunchRequest {
+        task_file: std::path::absolute(&args.task)?,
+        max_runtime: args.max_runtime.clone(),
+        retry_until_up: args.retry_until_up.clone(),
+        user: Some(launching_user()),
+        project: args.project.clone(),
+    };
     if args.dry_run {
         // Placed here, as the server would place it, without starting one.
-        let d = decide(
-            ctx,
-            &args.task,
-            args.max_runtime.as_deref(),
-            args.retry_until_up.as_deref(),
-        )?;
+        let d = decide(ctx, &request)?;
         show_plan(args, &d.task, &d.plan)?;
         if let Err(r) = &d.submit
             && r.nothing_fits
@@ -28,16 +30,8 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
     }
     // Read here first: a task with a mistake is refused before any server starts.
     let task = Task::from_file(&args.task)?;
-    let task_file = std::path::absolute(&args.task)?;
     let client = crate::client::Client::connect_or_start(&ctx.paths.data_dir)?;
-    let answer: ferry_server::LaunchAnswer = client.post(
-        "/v1/launch",
-        &ferry_server::LaunchRequest {
-            task_file,
-            max_runtime: args.max_runtime.clone(),
-            retry_until_up: args.retry_until_up.clone(),
-        },
-    )?;
+    let answer: ferry_server::LaunchAnswer = client.post("/v1/launch", &request)?;
     let plan: Plan = serde_json::from_value(answer.plan)?;
     if !args.detach || args.json {
         show_plan(args, &task, &plan)?;
@@ -75,6 +69,14 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
         (_, Some(code)) if (1..=255).contains(&code) => ExitCode::from(code as u8),
         _ => ExitCode::from(1),
     })
+}
+
+/// The user a launch counts against (`[budget.users]`): the login name this runs as.
+fn launching_user() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|u| !u.trim().is_empty()))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn show_plan(args: &LaunchArgs, task: &Task, plan: &Plan) -> Result<()> {
@@ -166,13 +168,27 @@ fn print_plan(task: &Task, plan: &Plan, limit: usize) {
     table::align_right(&mut tb, &[5, 6]);
     println!("{tb}");
     match plan.chosen.map(|i| &plan.candidates[i]) {
-        Some(c) => println!(
-            "Best placement Ferry can run: {} ({}), expected ${:.2}. {}",
-            c.backend.as_deref().unwrap_or("-"),
-            c.instance,
-            c.expected_usd,
-            c.source
-        ),
+        Some(c) => {
+            println!(
+                "{} {} ({}), expected ${:.2}. {}",
+                if plan.policy_note.is_some() {
+                    "Placement:"
+                } else {
+                    "Best placement Ferry can run:"
+                },
+                c.backend.as_deref().unwrap_or("-"),
+                c.instance,
+                c.expected_usd,
+                c.source
+            );
+            println!(
+                "Policy {}: {}.",
+                plan.policy,
+                plan.policy_note
+                    .clone()
+                    .unwrap_or_else(|| plan.policy.explain().to_string())
+            );
+        }
         None => {
             if let Some(c) = plan.candidates.iter().find(|c| c.feasible()) {
                 println!(

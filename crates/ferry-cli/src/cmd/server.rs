@@ -28,7 +28,7 @@ pub fn run(ctx: &Context, command: &ServerCommand) -> Result<ExitCode> {
                 planner: Some(ferry_registry::place::planner(
                     crate::context::Context::load()?,
                 )),
-                monthly_budget: monthly_budget(ctx)?,
+                budgets: budgets(ctx)?,
             };
             let catalog = ctx.catalog()?;
             let control = ctx.paths.data_dir.join("ssh");
@@ -116,13 +116,23 @@ fn remote_poll() -> Result<Duration> {
     }
 }
 
-/// `budget.monthly_usd`, in exact money.
-pub fn monthly_budget(ctx: &Context) -> Result<Option<ferry_job::Micros>> {
-    ctx.config
-        .budget
-        .monthly_usd
-        .map(|b| {
-            ferry_job::Micros::from_usd(b).map_err(|e| anyhow::anyhow!("budget.monthly_usd: {e}"))
-        })
-        .transpose()
+/// `[budget]`, in exact money.
+fn budgets(ctx: &Context) -> Result<ferry_scheduler::Budgets> {
+    let b = &ctx.config.budget;
+    let money = |what: String, usd: f64| {
+        ferry_job::Micros::from_usd(usd).map_err(|e| anyhow::anyhow!("{what}: {e}"))
+    };
+    let each = |what: &str, caps: &std::collections::BTreeMap<String, f64>| {
+        caps.iter()
+            .map(|(k, v)| Ok((k.clone(), money(format!("budget.{what}.{k}"), *v)?)))
+            .collect::<Result<std::collections::BTreeMap<_, _>>>()
+    };
+    Ok(ferry_scheduler::Budgets {
+        monthly: b
+            .monthly_usd
+            .map(|m| money("budget.monthly_usd".into(), m))
+            .transpose()?,
+        users: each("users", &b.users)?,
+        projects: each("projects", &b.projects)?,
+    })
 }

@@ -2,9 +2,11 @@
 //! listing shows and the time, what to do next; from an ended attempt, what to charge and
 //! where the job goes. No I/O here, so every rule is tested on its own.
 
-use crate::payload::PlannedOffer;
+use crate::payload::{JobPayload, PlannedOffer};
 use ferry_cloud::{Billing, Endpoint, Instance, InstanceState};
 use ferry_job::{AttemptStep, EndCause, JobState, Micros, NextMove};
+use ferry_policy::PolicyKind;
+use ferry_policy::progress::{self, Mode, SpotRule, Standing};
 use ferry_store::{Attempt, COMPUTE, EGRESS, JobMove, JobPatch, LedgerEntry, OVERHEAD, STORAGE};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -153,6 +155,78 @@ pub fn decide(a: &Attempt, spot: bool, seen: Seen, now_ms: i64, t: &Timeouts) ->
 /// again.
 pub const CREATE_SETTLE: Duration = Duration::from_secs(30);
 
+/// For a `deadline-spot` job (a deadline, an estimate): where it stands against the
+/// uniform progress line. Its progress is its run time over every attempt, the one under
+/// way included (the task is expected to resume from its checkpoint); a move to a fresh
+/// machine costs [`crate::RENTAL_READY`] of changeover. `None` for every other job.
+pub fn standing(
+    payload: &JobPayload,
+    submitted_ms: i64,
+    attempts: &[Attempt],
+    now_ms: i64,
+    step_ms: i64,
+) -> Option<Standing> {
+    if payload.policy != PolicyKind::DeadlineSpot {
+        return None;
+    }
+    let deadline_ms = payload.deadline_ms?;
+    let work_ms = (payload.estimated_hours? * 3_600_000.0) as i64;
+    let done_ms: i64 = attempts
+        .iter()
+        .filter_map(|a| {
+            let start = a.job_started_at_ms?;
+            let end =
+                a.job_ended_at_ms
+                    .or(a.gone_at_ms)
+                    .unwrap_or(if a.step == AttemptStep::Ended {
+                        start
+                    } else {
+                        now_ms
+                    });
+            Some((end - start).max(0))
+        })
+        .sum();
+    Some(Standing {
+        now_s: now_ms / 1000,
+        start_s: submitted_ms / 1000,
+        deadline_s: deadline_ms / 1000,
+        work_s: work_ms / 1000,
+        done_s: done_ms / 1000,
+        mode: Mode::Idle,
+        spot_available: false,
+        changeover_s: crate::RENTAL_READY.as_secs() as i64,
+        step_s: (step_ms / 1000).max(1),
+    })
+}
+
+/// Whether a job about to be placed may go on spot: always, but for a `deadline-spot` job
+/// that Uniform Progress sends to on-demand (behind the line after a preemption, or short
+/// of time), and one that has already moved to on-demand, which stays there.
+pub fn spot_allowed(standing: Option<Standing>, attempts: &[Attempt]) -> bool {
+    if attempts
+        .iter()
+        .any(|a| a.cause == Some(EndCause::MovedToOnDemand))
+    {
+        return false;
+    }
+    // Idle, with spot not known to be there (the job was just preempted, or never ran):
+    // spot is tried unless the line says on-demand.
+    standing.is_none_or(|s| progress::choose(SpotRule::UniformProgress, &s) != Mode::OnDemand)
+}
+
+/// Whether a `deadline-spot` job running on spot must move to on-demand now: waiting
+/// longer on spot could leave too little time to finish on on-demand.
+pub fn leave_spot(standing: Option<Standing>) -> bool {
+    standing.is_some_and(|s| {
+        let on_spot = Standing {
+            mode: Mode::Spot,
+            spot_available: true,
+            ..s
+        };
+        progress::choose(SpotRule::UniformProgress, &on_spot) == Mode::OnDemand
+    })
+}
+
 /// Where a queued rented job goes next.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Choice {
@@ -170,9 +244,11 @@ pub fn next_offer(
     plan: &[PlannedOffer],
     attempts: &[Attempt],
     has_backend: &dyn Fn(&str) -> bool,
+    spot_allowed: bool,
     retry_until: Option<i64>,
     now_ms: i64,
 ) -> Choice {
+    let usable = |p: &PlannedOffer| has_backend(&p.backend) && (spot_allowed || !p.offer.spot);
     let round = attempts
         .iter()
         .filter_map(AttemptOffer::of)
@@ -210,7 +286,7 @@ pub fn next_offer(
     let open = plan
         .iter()
         .enumerate()
-        .find(|(i, p)| !failed.iter().any(|(f, _)| f == i) && has_backend(&p.backend));
+        .find(|(i, p)| !failed.iter().any(|(f, _)| f == i) && usable(p));
     if let Some((i, _)) = open {
         return Choice::Offer {
             plan_index: i,
@@ -224,12 +300,15 @@ pub fn next_offer(
             let what = format!("{} {}", p.backend, p.offer.instance_type);
             match failed.iter().find(|(f, _)| *f == i) {
                 Some((_, e)) => format!("{what}: {e}"),
+                None if has_backend(&p.backend) => {
+                    format!("{what}: spot, and deadline-spot needs on-demand now")
+                }
                 None => format!("{what}: backend {} not configured", p.backend),
             }
         })
         .collect();
     // A new round starts on the first offer this server can rent.
-    let first_usable = plan.iter().position(|p| has_backend(&p.backend));
+    let first_usable = plan.iter().position(usable);
     match (retry_until, first_usable) {
         (Some(limit), Some(first)) if now_ms < limit && !failed.is_empty() => {
             let last_end = attempts

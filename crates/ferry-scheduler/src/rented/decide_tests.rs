@@ -16,6 +16,7 @@ fn job() -> JobId {
 
 fn planned(backend: &str, instance_type: &str, usd_per_hour: f64, spot: bool) -> PlannedOffer {
     PlannedOffer {
+        category: None,
         backend: backend.into(),
         offer: OfferRef {
             instance_type: instance_type.into(),
@@ -593,7 +594,7 @@ fn with_error(mut a: Attempt, e: &str) -> Attempt {
 #[test]
 fn a_new_job_gets_the_plans_first_offer() {
     assert_eq!(
-        next_offer(&plan(), &[], &all, None, T0),
+        next_offer(&plan(), &[], &all, true, None, T0),
         Choice::Offer {
             plan_index: 0,
             round: 0
@@ -605,7 +606,7 @@ fn a_new_job_gets_the_plans_first_offer() {
 fn a_failed_placement_fails_over_to_the_next_offer() {
     let one = [ended(1, 0, 0, no_capacity(), T0)];
     assert_eq!(
-        next_offer(&plan(), &one, &all, None, T0 + MIN),
+        next_offer(&plan(), &one, &all, true, None, T0 + MIN),
         Choice::Offer {
             plan_index: 1,
             round: 0
@@ -616,7 +617,7 @@ fn a_failed_placement_fails_over_to_the_next_offer() {
         ended(2, 1, 0, EndCause::NotReady, T0 + MIN),
     ];
     assert_eq!(
-        next_offer(&plan(), &two, &all, None, T0 + 2 * MIN),
+        next_offer(&plan(), &two, &all, true, None, T0 + 2 * MIN),
         Choice::Offer {
             plan_index: 2,
             round: 0
@@ -625,7 +626,7 @@ fn a_failed_placement_fails_over_to_the_next_offer() {
     // Failed out of order (a later offer first): the earliest open one is next.
     let skipped = [ended(1, 1, 0, no_capacity(), T0)];
     assert_eq!(
-        next_offer(&plan(), &skipped, &all, None, T0 + MIN),
+        next_offer(&plan(), &skipped, &all, true, None, T0 + MIN),
         Choice::Offer {
             plan_index: 0,
             round: 0
@@ -642,7 +643,7 @@ fn failures_of_an_earlier_round_do_not_count_in_this_one() {
         ended(4, 0, 1, no_capacity(), T0 + MIN),
     ];
     assert_eq!(
-        next_offer(&plan(), &attempts, &all, None, T0 + 2 * MIN),
+        next_offer(&plan(), &attempts, &all, true, None, T0 + 2 * MIN),
         Choice::Offer {
             plan_index: 1,
             round: 1
@@ -658,7 +659,7 @@ fn a_restart_starts_the_plan_afresh() {
         ended(2, 1, 0, EndCause::Preempted, T0 + MIN),
     ];
     assert_eq!(
-        next_offer(&plan(), &attempts, &all, None, T0 + 2 * MIN),
+        next_offer(&plan(), &attempts, &all, true, None, T0 + 2 * MIN),
         Choice::Offer {
             plan_index: 0,
             round: 0
@@ -671,7 +672,7 @@ fn a_restart_starts_the_plan_afresh() {
         ended(3, 0, 0, no_capacity(), T0 + 2 * MIN),
     ];
     assert_eq!(
-        next_offer(&plan(), &attempts, &all, None, T0 + 3 * MIN),
+        next_offer(&plan(), &attempts, &all, true, None, T0 + 3 * MIN),
         Choice::Offer {
             plan_index: 1,
             round: 0
@@ -683,7 +684,7 @@ fn a_restart_starts_the_plan_afresh() {
 fn offers_on_backends_this_server_lacks_are_skipped() {
     let no_runpod = |b: &str| b != "runpod";
     assert_eq!(
-        next_offer(&plan(), &[], &no_runpod, None, T0),
+        next_offer(&plan(), &[], &no_runpod, true, None, T0),
         Choice::Offer {
             plan_index: 1,
             round: 0
@@ -691,13 +692,13 @@ fn offers_on_backends_this_server_lacks_are_skipped() {
     );
     let only_vast = |b: &str| b == "vastai";
     assert_eq!(
-        next_offer(&plan(), &[], &only_vast, None, T0),
+        next_offer(&plan(), &[], &only_vast, true, None, T0),
         Choice::Offer {
             plan_index: 2,
             round: 0
         }
     );
-    match next_offer(&plan(), &[], &|_: &str| false, None, T0) {
+    match next_offer(&plan(), &[], &|_: &str| false, true, None, T0) {
         Choice::Exhausted(why) => {
             for p in plan() {
                 assert!(
@@ -724,7 +725,7 @@ fn exhausted_lists_every_offer_with_its_error() {
         ended(2, 1, 0, EndCause::NotReady, T0 + MIN),
     ];
     let no_vast = |b: &str| b != "vastai";
-    match next_offer(&plan(), &attempts, &no_vast, None, T0 + 2 * MIN) {
+    match next_offer(&plan(), &attempts, &no_vast, true, None, T0 + 2 * MIN) {
         Choice::Exhausted(why) => {
             assert!(
                 why.starts_with("no offer of the plan could be had: "),
@@ -766,7 +767,7 @@ fn causes_that_are_not_placement_failures_do_not_use_up_offers() {
         T0,
     )];
     assert_eq!(
-        next_offer(&plan(), &attempts, &all, None, T0 + MIN),
+        next_offer(&plan(), &attempts, &all, true, None, T0 + MIN),
         Choice::Offer {
             plan_index: 0,
             round: 0
@@ -787,15 +788,15 @@ fn retry_until_up_waits_then_starts_a_new_round_until_the_limit() {
     let limit = Some(T0 + 60 * MIN);
     let pause = RETRY_ROUND_PAUSE.as_millis() as i64;
     assert_eq!(
-        next_offer(&plan(), &attempts, &all, limit, last),
+        next_offer(&plan(), &attempts, &all, true, limit, last),
         Choice::WaitForRound
     );
     assert_eq!(
-        next_offer(&plan(), &attempts, &all, limit, last + pause - 1),
+        next_offer(&plan(), &attempts, &all, true, limit, last + pause - 1),
         Choice::WaitForRound
     );
     assert_eq!(
-        next_offer(&plan(), &attempts, &all, limit, last + pause),
+        next_offer(&plan(), &attempts, &all, true, limit, last + pause),
         Choice::Offer {
             plan_index: 0,
             round: 1
@@ -805,12 +806,12 @@ fn retry_until_up_waits_then_starts_a_new_round_until_the_limit() {
     let mut later = attempts.clone();
     later[0].gone_at_ms = Some(last + MIN);
     assert_eq!(
-        next_offer(&plan(), &later, &all, limit, last + pause),
+        next_offer(&plan(), &later, &all, true, limit, last + pause),
         Choice::WaitForRound
     );
     // Past the limit: the job fails, with every offer's reason.
     for now in [T0 + 60 * MIN, T0 + 61 * MIN] {
-        match next_offer(&plan(), &attempts, &all, limit, now) {
+        match next_offer(&plan(), &attempts, &all, true, limit, now) {
             Choice::Exhausted(why) => {
                 assert_eq!(why.matches("not created (no-capacity)").count(), 3)
             }
@@ -819,7 +820,7 @@ fn retry_until_up_waits_then_starts_a_new_round_until_the_limit() {
     }
     // Without --retry-until-up: exhausted at once.
     assert!(matches!(
-        next_offer(&plan(), &attempts, &all, None, last + pause),
+        next_offer(&plan(), &attempts, &all, true, None, last + pause),
         Choice::Exhausted(_)
     ));
 }
@@ -832,7 +833,14 @@ fn retry_until_up_goes_on_round_after_round() {
         a
     }));
     assert_eq!(
-        next_offer(&plan(), &attempts, &all, Some(T0 + 60 * MIN), T0 + 2 * MIN),
+        next_offer(
+            &plan(),
+            &attempts,
+            &all,
+            true,
+            Some(T0 + 60 * MIN),
+            T0 + 2 * MIN
+        ),
         Choice::Offer {
             plan_index: 0,
             round: 2
@@ -844,7 +852,14 @@ fn retry_until_up_goes_on_round_after_round() {
 fn retry_until_up_never_waits_on_a_plan_it_cannot_use() {
     // Nothing failed (no backend at all): there is nothing to wait for.
     assert!(matches!(
-        next_offer(&plan(), &[], &|_: &str| false, Some(T0 + 60 * MIN), T0),
+        next_offer(
+            &plan(),
+            &[],
+            &|_: &str| false,
+            true,
+            Some(T0 + 60 * MIN),
+            T0
+        ),
         Choice::Exhausted(_)
     ));
 }
@@ -863,6 +878,7 @@ fn a_new_round_starts_on_the_first_offer_this_server_can_rent() {
             &plan(),
             &attempts,
             &no_runpod,
+            true,
             Some(T0 + 60 * MIN),
             T0 + MIN
         ),
@@ -878,6 +894,7 @@ fn a_new_round_starts_on_the_first_offer_this_server_can_rent() {
             &plan(),
             &attempts,
             &|_: &str| false,
+            true,
             Some(T0 + 60 * MIN),
             T0 + MIN
         ),
@@ -957,7 +974,7 @@ proptest! {
                     && a.cause.as_ref().unwrap().next_move() == NextMove::FailOver
             })
         };
-        match next_offer(&plan, &attempts, &has, retry_until, T0 + now) {
+        match next_offer(&plan, &attempts, &has, true, retry_until, T0 + now) {
             Choice::Offer { plan_index, round: r } => {
                 prop_assert!(plan_index < plan.len());
                 prop_assert!(has(&plan[plan_index].backend), "offered {plan_index} on an unconfigured backend");
@@ -1491,4 +1508,153 @@ fn a_disk_billed_on_top_is_its_own_entry_for_the_machines_whole_life() {
         Micros(compute_and_overhead),
         Billing::PER_SECOND.charge(a.price_per_hour, gone - T0)
     );
+}
+
+const HOUR: i64 = 3_600_000;
+
+/// A `deadline-spot` job of 10 h due 14 h after T0, with a spot offer and its on-demand
+/// fallback.
+fn deadline_job() -> (JobPayload, Vec<PlannedOffer>) {
+    let plan = vec![
+        planned("aws", "p4d.24xlarge", 12.0, true),
+        planned("aws", "p4d.24xlarge", 32.0, false),
+    ];
+    let payload = JobPayload {
+        policy: PolicyKind::DeadlineSpot,
+        deadline_ms: Some(T0 + 14 * HOUR),
+        estimated_hours: Some(10.0),
+        plan: plan.clone(),
+        ..JobPayload::default()
+    };
+    (payload, plan)
+}
+
+/// An attempt on spot that ran the job from `from` to `to` (hours after T0).
+fn ran(n: u32, from: i64, to: Option<i64>, cause: Option<EndCause>) -> Attempt {
+    let (_, plan) = deadline_job();
+    Attempt {
+        offer: offer_json(0, 0, &plan[0]),
+        step: if cause.is_some() {
+            AttemptStep::Ended
+        } else {
+            AttemptStep::Running
+        },
+        job_started_at_ms: Some(T0 + from * HOUR),
+        job_ended_at_ms: to.map(|t| T0 + t * HOUR),
+        cause,
+        ..attempt(n, AttemptStep::Running)
+    }
+}
+
+#[test]
+fn deadline_spot_counts_run_time_over_every_attempt_and_only_for_its_jobs() {
+    let (payload, _) = deadline_job();
+    let attempts = [
+        ran(1, 0, Some(3), Some(EndCause::Preempted)),
+        ran(2, 4, None, None),
+    ];
+    let s = standing(&payload, T0, &attempts, T0 + 6 * HOUR, 1_000).unwrap();
+    assert_eq!(s.done_s, 5 * 3600, "3 h, then 2 h so far");
+    assert_eq!((s.work_s, s.deadline_s - s.now_s), (10 * 3600, 8 * 3600));
+    assert_eq!(s.changeover_s, crate::RENTAL_READY.as_secs() as i64);
+    // Other policies, or no deadline or estimate: no standing, spot as planned.
+    for p in [
+        JobPayload {
+            policy: PolicyKind::OwnedFirst,
+            ..payload.clone()
+        },
+        JobPayload {
+            deadline_ms: None,
+            ..payload.clone()
+        },
+        JobPayload {
+            estimated_hours: None,
+            ..payload.clone()
+        },
+    ] {
+        assert!(standing(&p, T0, &attempts, T0 + 6 * HOUR, 1_000).is_none());
+        assert!(spot_allowed(None, &attempts));
+        assert!(!leave_spot(None));
+    }
+}
+
+#[test]
+fn deadline_spot_stays_on_spot_while_on_demand_could_still_finish_and_moves_when_not() {
+    let (payload, _) = deadline_job();
+    let now = |h: f64| T0 + (h * HOUR as f64) as i64;
+    // 8 h in, 7 h done: 3 h left of work, 6 h to the deadline: stays.
+    let running = [ran(1, 1, None, None)];
+    let s = standing(&payload, T0, &running, now(8.0), 1_000);
+    assert!(!leave_spot(s));
+    // 12 h in, 3 h done (it started late): 7 h of work, 2 h left: on-demand now.
+    let late = [ran(1, 9, None, None)];
+    let s = standing(&payload, T0, &late, now(12.0), 1_000);
+    assert!(leave_spot(s));
+    // The edge: running since `start`, at any time the slack left after an on-demand finish
+    // is 14 h - 10 h - start; it moves once that is under the changeover (5 min) plus one
+    // step (1 min).
+    let since = |start_min: i64| {
+        [Attempt {
+            job_started_at_ms: Some(T0 + start_min * MIN),
+            ..ran(1, 0, None, None)
+        }]
+    };
+    let step = MIN;
+    assert!(!leave_spot(standing(
+        &payload,
+        T0,
+        &since(4 * 60 - 6),
+        now(13.0),
+        step
+    )));
+    assert!(leave_spot(standing(
+        &payload,
+        T0,
+        &since(4 * 60 - 5),
+        now(13.0),
+        step
+    )));
+}
+
+#[test]
+fn after_a_preemption_deadline_spot_goes_on_demand_when_behind_the_line_and_stays_there() {
+    let (payload, plan) = deadline_job();
+    let all = |_: &str| true;
+    // Preempted after 1 h of 5 h: the line expects 5 × 10/14 = 3.6 h done; behind: on-demand.
+    let behind = [ran(1, 0, Some(1), Some(EndCause::Preempted))];
+    let s = standing(&payload, T0, &behind, T0 + 5 * HOUR, 1_000);
+    assert!(!spot_allowed(s, &behind));
+    assert_eq!(
+        next_offer(&plan, &behind, &all, false, None, T0 + 5 * HOUR),
+        Choice::Offer {
+            plan_index: 1,
+            round: 0
+        },
+        "the on-demand fallback"
+    );
+    // Preempted after 4 h of 5 h: ahead of the line (3.6 h): spot again.
+    let ahead = [ran(1, 0, Some(4), Some(EndCause::Preempted))];
+    let s = standing(&payload, T0, &ahead, T0 + 5 * HOUR, 1_000);
+    assert!(spot_allowed(s, &ahead));
+    assert_eq!(
+        next_offer(&plan, &ahead, &all, true, None, T0 + 5 * HOUR),
+        Choice::Offer {
+            plan_index: 0,
+            round: 0
+        }
+    );
+    // Moved to on-demand once: it never goes back to spot.
+    let moved = [ran(1, 0, Some(4), Some(EndCause::MovedToOnDemand))];
+    let s = standing(&payload, T0, &moved, T0 + 5 * HOUR, 1_000);
+    assert!(!spot_allowed(s, &moved));
+    assert_eq!(
+        EndCause::MovedToOnDemand.next_move(),
+        NextMove::FailOver,
+        "its offer is done with; the next is tried"
+    );
+    // A plan of spot only has nothing left for it: the job fails with the reason.
+    match next_offer(&plan[..1], &[], &all, false, None, T0) {
+        Choice::Exhausted(why) => assert!(why.contains("deadline-spot needs on-demand"), "{why}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -183,7 +183,17 @@ impl Scheduler {
                 .retry_until_up_s
                 .map(|s| rec.submitted_at_ms + s as i64 * 1000);
             let has = |b: &str| rented.backends.contains_key(b);
-            match decide::next_offer(&payload.plan, &attempts, &has, retry_until, now) {
+            let spot_ok = decide::spot_allowed(
+                decide::standing(
+                    &payload,
+                    rec.submitted_at_ms,
+                    &attempts,
+                    now,
+                    self.remote_poll_ms,
+                ),
+                &attempts,
+            );
+            match decide::next_offer(&payload.plan, &attempts, &has, spot_ok, retry_until, now) {
                 Choice::Offer { plan_index, round } => {
                     let planned = payload.plan[plan_index].clone();
                     let n = attempts.len() as u32 + 1;
@@ -303,6 +313,10 @@ impl Scheduler {
             now,
             &rented.timeouts,
         );
+        let action = match action {
+            Action::Follow if offer.planned.offer.spot => self.spot_or_move(a, now).await?,
+            other => other,
+        };
         let job = &a.job_id;
         let n = a.attempt;
         match action {
@@ -452,6 +466,43 @@ impl Scheduler {
                 self.settle(rb, a, cause, None, now).await
             }
         }
+    }
+
+    /// A running spot attempt goes on (`Follow`), unless its job is `deadline-spot` and
+    /// has fallen so far behind that only on-demand can still meet the deadline: then it is
+    /// stopped, to go on with the plan's on-demand offers.
+    async fn spot_or_move(&self, a: &Attempt, now: i64) -> Result<Action, SchedulerError> {
+        let Some(rec) = self.store.get(&a.job_id).await? else {
+            return Ok(Action::Follow);
+        };
+        let Ok(payload) = JobPayload::from_value(&rec.task) else {
+            return Ok(Action::Follow);
+        };
+        if payload.policy != ferry_policy::PolicyKind::DeadlineSpot {
+            return Ok(Action::Follow);
+        }
+        let attempts = self.store.attempts(&a.job_id).await?;
+        let standing = decide::standing(
+            &payload,
+            rec.submitted_at_ms,
+            &attempts,
+            now,
+            self.remote_poll_ms,
+        );
+        if !decide::leave_spot(standing) {
+            return Ok(Action::Follow);
+        }
+        let s = standing.expect("leave_spot needs a standing");
+        let h = |sec: i64| sec as f64 / 3600.0;
+        Ok(Action::Stop {
+            cause: EndCause::MovedToOnDemand,
+            why: format!(
+                "deadline-spot: {:.2} h of {:.2} h done with {:.2} h to the deadline; only on-demand can still finish in time",
+                h(s.done_s),
+                h(s.work_s),
+                h(s.deadline_s - s.now_s)
+            ),
+        })
     }
 
     /// The disk a machine gets: the task's `disk_size`, else the provider's `disk_gb`,
@@ -838,7 +889,12 @@ impl Scheduler {
                 Micros(total)
             );
         }
-        if let JobMove::Finish { detail, .. } = &mut then {
+        if let JobMove::Finish { detail, patch, .. } = &mut then {
+            // A stop decided by a budget was written on the job before it was sent.
+            if let (EndCause::Cancelled, Some(why)) = (&cause, &rec.reason) {
+                patch.reason = Some(why.clone());
+                detail.clone_from(why);
+            }
             detail.push_str(&note);
         }
         let finished = match &then {

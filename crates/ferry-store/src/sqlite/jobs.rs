@@ -3,7 +3,7 @@
 use super::events::{self, NewEvent};
 use super::{allocations, decode};
 use crate::error::StoreError;
-use crate::model::{EventKind, JobFilter, JobPatch, JobRecord, NewJob};
+use crate::model::{EventKind, JobFilter, JobPatch, JobRecord, NewJob, Placement};
 use crate::validate;
 use ferry_job::{JobId, JobState};
 use sqlx::SqliteConnection;
@@ -222,6 +222,110 @@ pub async fn transition(
     }
     apply(&mut job, to, patch, now_ms);
     Ok(job)
+}
+
+/// A queued job's new placement and task (a burst), compare-and-set on `queued`.
+pub async fn replace_placement(
+    conn: &mut SqliteConnection,
+    id: &JobId,
+    placement: &Placement,
+    task: &str,
+    detail: &str,
+    now_ms: i64,
+) -> Result<JobRecord, StoreError> {
+    let placement_json = serde_json::to_string(placement)
+        .map_err(|e| StoreError::invalid(id, format!("the placement is not JSON: {e}")))?;
+    let updated = sqlx::query(
+        "UPDATE jobs SET placement = ?1, backend = ?2, price_per_hour_micros = ?3, task = ?4,
+                updated_at = ?5
+         WHERE id = ?6 AND state = 'queued'",
+    )
+    .bind(&placement_json)
+    .bind(&placement.backend)
+    .bind(placement.price_per_hour.0)
+    .bind(task)
+    .bind(now_ms)
+    .bind(id.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| StoreError::db(format!("move queued job {id} to {}", placement.backend), e))?;
+    if updated.rows_affected() != 1 {
+        state(conn, id).await?; // NotFound for a job that does not exist
+        return Err(StoreError::Conflict { id: id.clone() });
+    }
+    events::append(
+        conn,
+        id,
+        now_ms,
+        NewEvent {
+            kind: EventKind::Decision,
+            from: Some(JobState::Queued),
+            to: JobState::Queued,
+            detail,
+        },
+    )
+    .await?;
+    get(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound { id: id.clone() })
+}
+
+/// A decision event in the job's log, its state unchanged.
+pub async fn record_decision(
+    conn: &mut SqliteConnection,
+    id: &JobId,
+    detail: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let now_state = state(conn, id).await?;
+    events::append(
+        conn,
+        id,
+        now_ms,
+        NewEvent {
+            kind: EventKind::Decision,
+            from: Some(now_state),
+            to: now_state,
+            detail,
+        },
+    )
+    .await
+}
+
+/// An unfinished job's reason set before it is stopped, with a decision event.
+pub async fn note_stop(
+    conn: &mut SqliteConnection,
+    id: &JobId,
+    reason: &str,
+    now_ms: i64,
+) -> Result<JobRecord, StoreError> {
+    let now_state = state(conn, id).await?;
+    if now_state.is_terminal() {
+        return Err(StoreError::Conflict { id: id.clone() });
+    }
+    sqlx::query("UPDATE jobs SET reason = ?1, updated_at = ?2 WHERE id = ?3 AND state = ?4")
+        .bind(reason)
+        .bind(now_ms)
+        .bind(id.as_str())
+        .bind(now_state.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| StoreError::db(format!("record why job {id} is stopped"), e))?;
+    events::append(
+        conn,
+        id,
+        now_ms,
+        NewEvent {
+            kind: EventKind::Decision,
+            from: Some(now_state),
+            to: now_state,
+            detail: reason,
+        },
+    )
+    .await?;
+    get(conn, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound { id: id.clone() })
 }
 
 /// The same change as the UPDATE above, on the copy already in hand.

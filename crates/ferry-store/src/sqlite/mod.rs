@@ -15,7 +15,7 @@ pub use migrate::SCHEMA_VERSION;
 use crate::error::StoreError;
 use crate::model::{
     Attempt, AttemptPatch, BookedEntry, FinishedRun, JobEvent, JobFilter, JobMove, JobPatch,
-    JobRecord, LedgerEntry, LedgerFilter, NewAttempt, NewJob,
+    JobRecord, LedgerEntry, LedgerFilter, NewAttempt, NewJob, Placement,
 };
 use crate::store::Store;
 use crate::validate;
@@ -251,6 +251,38 @@ impl Store for SqliteStore {
         let record = jobs::transition(&mut tx, id, to, patch, detail, self.now()).await?;
         commit(tx, op).await?;
         Ok(record)
+    }
+
+    async fn replace_placement(
+        &self,
+        id: &JobId,
+        placement: &Placement,
+        task: &serde_json::Value,
+        detail: &str,
+    ) -> Result<JobRecord, StoreError> {
+        let op = || format!("move queued job {id} to {}", placement.backend);
+        let task = serde_json::to_string(task)
+            .map_err(|e| StoreError::invalid(id, format!("the task is not JSON: {e}")))?;
+        let mut tx = self.begin(op).await?;
+        let record =
+            jobs::replace_placement(&mut tx, id, placement, &task, detail, self.now()).await?;
+        commit(tx, op).await?;
+        Ok(record)
+    }
+
+    async fn note_stop(&self, id: &JobId, reason: &str) -> Result<JobRecord, StoreError> {
+        let op = || format!("record why job {id} is stopped");
+        let mut tx = self.begin(op).await?;
+        let record = jobs::note_stop(&mut tx, id, reason, self.now()).await?;
+        commit(tx, op).await?;
+        Ok(record)
+    }
+
+    async fn record_decision(&self, id: &JobId, detail: &str) -> Result<(), StoreError> {
+        let op = || format!("log a decision about job {id}");
+        let mut tx = self.begin(op).await?;
+        jobs::record_decision(&mut tx, id, detail, self.now()).await?;
+        commit(tx, op).await
     }
 
     async fn events(&self, id: &JobId) -> Result<Vec<JobEvent>, StoreError> {
