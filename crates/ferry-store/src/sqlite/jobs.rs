@@ -311,18 +311,7 @@ pub async fn note_stop(
         .execute(&mut *conn)
         .await
         .map_err(|e| StoreError::db(format!("record why job {id} is stopped"), e))?;
-    events::append(
-        conn,
-        id,
-        now_ms,
-        NewEvent {
-            kind: EventKind::Decision,
-            from: Some(now_state),
-            to: now_state,
-            detail: reason,
-        },
-    )
-    .await?;
+    record_decision(conn, id, reason, now_ms).await?;
     get(conn, id)
         .await?
         .ok_or_else(|| StoreError::NotFound { id: id.clone() })
