@@ -209,8 +209,7 @@ impl Scheduler {
     /// Unfinished jobs' owners and what each is still expected to cost.
     async fn unfinished_with_owner(&self, now: i64) -> Result<Vec<(Who, Micros)>, SchedulerError> {
         Ok(self
-            .store
-            .list(&ferry_store::JobFilter::unfinished())
+            .unfinished()
             .await?
             .iter()
             .map(|r| {
@@ -286,7 +285,7 @@ impl Scheduler {
     /// on the job before the stop is sent.
     pub(crate) async fn enforce_budgets(
         &self,
-        unfinished: &[JobRecord],
+        unfinished: &[std::sync::Arc<JobRecord>],
         report: &mut Tick,
     ) -> Result<(), SchedulerError> {
         let now = self.clock.now_ms();
@@ -295,7 +294,7 @@ impl Scheduler {
             unfinished
                 .iter()
                 .filter(|r| r.state == JobState::Running && !stopped.contains(&r.id))
-                .filter_map(|r| Some((r, JobPayload::from_value(&r.task).ok()?)))
+                .filter_map(|r| Some((&**r, JobPayload::from_value(&r.task).ok()?)))
                 .collect()
         };
         if running.is_empty() {

@@ -96,6 +96,9 @@ pub struct Scheduler {
     budget_stopped: std::sync::Mutex<std::collections::HashSet<JobId>>,
     /// Whose each job is, for the per-user and per-project caps (it never changes).
     owners: std::sync::Mutex<std::collections::HashMap<JobId, budgets::Who>>,
+    /// Unfinished jobs as last read, with their row versions: each pass reads again only
+    /// the rows whose version moved (the store stays the truth).
+    queue: tokio::sync::Mutex<std::collections::HashMap<JobId, (i64, Arc<JobRecord>)>>,
     /// The last hold each queued job was given, so that a hold is logged when it changes.
     holds: std::sync::Mutex<std::collections::HashMap<JobId, String>>,
     /// SSH executors on rented machines, by lease name.
@@ -129,6 +132,7 @@ impl Scheduler {
             budgets: Default::default(),
             budget_stopped: Default::default(),
             owners: Default::default(),
+            queue: Default::default(),
             holds: Default::default(),
             executors: Default::default(),
         }
@@ -311,13 +315,37 @@ impl Scheduler {
         }
     }
 
+    /// Every unfinished job, most recently submitted first, as the store has it now: rows
+    /// whose version has not moved since the last read are taken from memory.
+    pub(crate) async fn unfinished(&self) -> Result<Vec<Arc<JobRecord>>, SchedulerError> {
+        let mut known = self.queue.lock().await;
+        let versions = self.store.unfinished_versions().await?;
+        let stale: Vec<JobId> = versions
+            .iter()
+            .filter(|(id, v)| known.get(id).is_none_or(|(have, _)| have != v))
+            .map(|(id, _)| id.clone())
+            .collect();
+        let live: std::collections::HashSet<&JobId> = versions.iter().map(|(id, _)| id).collect();
+        known.retain(|id, _| live.contains(id));
+        for (v, rec) in self.store.get_versioned(&stale).await? {
+            if rec.state.is_terminal() {
+                known.remove(&rec.id); // finished between the two reads
+            } else {
+                known.insert(rec.id.clone(), (v, Arc::new(rec)));
+            }
+        }
+        let mut out: Vec<Arc<JobRecord>> = known.values().map(|(_, r)| r.clone()).collect();
+        out.sort_by(|a, b| (b.submitted_at_ms, &b.id).cmp(&(a.submitted_at_ms, &a.id)));
+        Ok(out)
+    }
+
     /// One pass: brings every unfinished job up to date with its backend, then starts what
     /// the queue allows. Called on a timer, after each submission, and at start-up (which
     /// is the whole of recovery after a crash).
     pub async fn tick(&self) -> Result<Tick, SchedulerError> {
         let _one_pass = self.pass.lock().await;
         let mut report = Tick::default();
-        let unfinished = self.store.list(&JobFilter::unfinished()).await?;
+        let unfinished = self.unfinished().await?;
         for rec in unfinished.iter().filter(|r| {
             matches!(r.state, JobState::Starting | JobState::Running)
                 && !self.is_rented(&r.placement.backend)
@@ -335,7 +363,7 @@ impl Scheduler {
         self.release_strays(&unfinished).await?;
         // The queue as read at the start of this pass (reconciling changes only jobs that
         // run; one submitted since is taken by the pass its commit wakes).
-        let mut queued: Vec<JobRecord> = unfinished
+        let mut queued: Vec<Arc<JobRecord>> = unfinished
             .into_iter()
             .filter(|r| r.state == JobState::Queued)
             .collect();
@@ -503,7 +531,7 @@ impl Scheduler {
     }
 
     /// GPUs held by jobs that are not running (a crash between allocating and starting).
-    async fn release_strays(&self, unfinished: &[JobRecord]) -> Result<(), SchedulerError> {
+    async fn release_strays(&self, unfinished: &[Arc<JobRecord>]) -> Result<(), SchedulerError> {
         for pool in &self.pools {
             for (_, job) in self.store.held_devices(pool.backend.id()).await? {
                 let active = unfinished.iter().any(|r| {
@@ -520,7 +548,7 @@ impl Scheduler {
     /// Starts what the queue (in submission order) allows.
     async fn start_queued(
         &self,
-        queued: &[JobRecord],
+        queued: &[Arc<JobRecord>],
         report: &mut Tick,
     ) -> Result<(), SchedulerError> {
         let now = self.clock.now_ms();
@@ -586,6 +614,7 @@ impl Scheduler {
             let mine: Vec<&JobRecord> = queued
                 .iter()
                 .filter(|r| r.placement.backend == id)
+                .map(|r| &**r)
                 .collect();
             if !mine.is_empty() {
                 self.start_on_pool(pool, &mine, &running, now, report)

@@ -33,6 +33,14 @@ pub trait Store: Send + Sync {
     /// Jobs matching `filter`, most recently submitted first.
     async fn list(&self, filter: &JobFilter) -> Result<Vec<JobRecord>, StoreError>;
 
+    /// Every unfinished job's id with its row version. A version changes with every write to
+    /// the job, so a reader that keeps jobs in memory reads again only those whose version
+    /// moved ([`Store::get_versioned`]).
+    async fn unfinished_versions(&self) -> Result<Vec<(JobId, i64)>, StoreError>;
+
+    /// These jobs with their versions, in no particular order; an id not found is left out.
+    async fn get_versioned(&self, ids: &[JobId]) -> Result<Vec<(i64, JobRecord)>, StoreError>;
+
     /// Moves a job from its current state to `to`, if the lifecycle allows it, applying
     /// `patch` and appending an event. Compare-and-set: of two concurrent transitions from
     /// the same state, one wins and the other gets [`StoreError::IllegalTransition`].

@@ -148,7 +148,7 @@ impl Scheduler {
     /// nothing is left to try.
     pub(crate) async fn place_rented(
         &self,
-        queued: &[JobRecord],
+        queued: &[Arc<JobRecord>],
         report: &mut Tick,
     ) -> Result<(), SchedulerError> {
         let Some(rented) = &self.rented else {

@@ -143,6 +143,54 @@ pub async fn list(
     .collect()
 }
 
+pub async fn unfinished_versions(
+    conn: &mut SqliteConnection,
+) -> Result<Vec<(JobId, i64)>, StoreError> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT id, version FROM jobs WHERE state IN ('queued', 'starting', 'running')",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(|e| StoreError::db("list unfinished jobs", e))?;
+    rows.into_iter()
+        .map(|(id, v)| {
+            let parsed = id.parse::<JobId>().map_err(|what| StoreError::Corrupt {
+                row: format!("jobs row {id}"),
+                field: "id",
+                what: what.to_string(),
+            })?;
+            Ok((parsed, v))
+        })
+        .collect()
+}
+
+pub async fn get_versioned(
+    conn: &mut SqliteConnection,
+    ids: &[JobId],
+) -> Result<Vec<(i64, JobRecord)>, StoreError> {
+    let mut out = Vec::with_capacity(ids.len());
+    // A bounded list per statement (SQLite's JSON is the list, so any length binds once).
+    for chunk in ids.chunks(2_000) {
+        let list =
+            serde_json::Value::from(chunk.iter().map(JobId::as_str).collect::<Vec<_>>()).to_string();
+        let rows = sqlx::query(concat!(
+            "SELECT id, name, state, task, placement, backend_handle, gpus, submitted_at, \
+             started_at, finished_at, exit_code, reason, max_runtime_s, updated_at, version \
+             FROM jobs WHERE id IN (SELECT value FROM json_each(?1))"
+        ))
+        .bind(list)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| StoreError::db("read jobs", e))?;
+        for row in &rows {
+            let version: i64 = sqlx::Row::try_get(row, "version")
+                .map_err(|e| StoreError::db("read a job's version", e))?;
+            out.push((version, decode::job(row)?));
+        }
+    }
+    Ok(out)
+}
+
 /// The caller holds the write lock (`BEGIN IMMEDIATE`), so the state read here is the
 /// state the update replaces; the `AND state = ?` guard keeps that true on databases
 /// that read without locking.

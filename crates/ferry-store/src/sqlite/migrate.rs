@@ -22,6 +22,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "attempts, ledger per attempt, install mark",
         sql: include_str!("../../migrations/0002_attempts.sql"),
     },
+    Migration {
+        version: 3,
+        description: "job row versions",
+        sql: include_str!("../../migrations/0003_job_versions.sql"),
+    },
 ];
 
 /// The schema version this code writes and understands.

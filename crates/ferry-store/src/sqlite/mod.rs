@@ -238,6 +238,17 @@ impl Store for SqliteStore {
         jobs::list(&mut conn, filter).await
     }
 
+    async fn unfinished_versions(&self) -> Result<Vec<(JobId, i64)>, StoreError> {
+        let mut conn =
+            connect::acquire(&self.reader, || "list unfinished jobs".to_string()).await?;
+        jobs::unfinished_versions(&mut conn).await
+    }
+
+    async fn get_versioned(&self, ids: &[JobId]) -> Result<Vec<(i64, JobRecord)>, StoreError> {
+        let mut conn = connect::acquire(&self.reader, || "read jobs".to_string()).await?;
+        jobs::get_versioned(&mut conn, ids).await
+    }
+
     async fn transition(
         &self,
         id: &JobId,
