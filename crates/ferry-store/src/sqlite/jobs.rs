@@ -171,13 +171,13 @@ pub async fn get_versioned(
     let mut out = Vec::with_capacity(ids.len());
     // A bounded list per statement (SQLite's JSON is the list, so any length binds once).
     for chunk in ids.chunks(2_000) {
-        let list =
-            serde_json::Value::from(chunk.iter().map(JobId::as_str).collect::<Vec<_>>()).to_string();
-        let rows = sqlx::query(concat!(
+        let list = serde_json::Value::from(chunk.iter().map(JobId::as_str).collect::<Vec<_>>())
+            .to_string();
+        let rows = sqlx::query(
             "SELECT id, name, state, task, placement, backend_handle, gpus, submitted_at, \
              started_at, finished_at, exit_code, reason, max_runtime_s, updated_at, version \
-             FROM jobs WHERE id IN (SELECT value FROM json_each(?1))"
-        ))
+             FROM jobs WHERE id IN (SELECT value FROM json_each(?1))",
+        )
         .bind(list)
         .fetch_all(&mut *conn)
         .await
