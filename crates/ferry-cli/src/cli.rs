@@ -42,7 +42,7 @@ pub enum Command {
     Simulate(Box<SimulateArgs>),
     /// Run a task: rank every placement that fits by expected cost, then run it on the best configured one.
     #[command(
-        after_help = "Examples:\n  ferry launch task.yaml --dry-run\n  ferry launch task.yaml --dry-run --json\n  ferry launch task.yaml --detach --max-runtime 12h\n  ferry launch spot-task.yaml --retry-until-up 2h\n\nTask files are a subset of SkyPilot's task YAML (name, resources with accelerators: A100:8, cpus, memory, cloud/infra, region, use_spot, disk_size, any_of, job_recovery; num_nodes, envs, workdir, file_mounts, setup, run) plus Ferry's keys: estimated_hours, max_price, deadline, categories, budget, inputs_gb and outputs_gb (the data the job reads in and sends out: outputs_gb is priced at each provider's egress rate in the plan, and booked as its own `egress` line in the ledger).\n\nFerry runs the chosen placement on this host, on [[owned]] machines with a host (over SSH), on [[academic]] clusters with a host (Slurm; `categories: [academic]` sends a task there), and on machines it rents from RunPod, Lambda, Vast.ai and Paperspace ([providers.NAME] launch = true and an API key), AWS EC2 (the SDK's credentials chain), Google Cloud (a service-account key file) and Azure (a service principal). A hyperscaler placement over the account's GPU or vCPU quota is refused before launch, naming the quota and its value. A rented machine is created for the job, named after it, and terminated (verified) when the job ends; a create refused for no capacity, quota or price moves to the next offer of the plan, and `ferry status JOB` lists every offer tried. A preempted spot job goes back to the queue (job_recovery.max_restarts, 3 by default) and sees FERRY_ATTEMPT."
+        after_help = "Examples:\n  ferry launch task.yaml --dry-run\n  ferry launch task.yaml --dry-run --json\n  ferry launch task.yaml --detach --max-runtime 12h\n  ferry launch spot-task.yaml --retry-until-up 2h\n\nTask files are a subset of SkyPilot's task YAML (name, resources with accelerators: A100:8, cpus, memory, cloud/infra, region, use_spot, disk_size, any_of, job_recovery; num_nodes, envs, workdir, file_mounts, setup, run) plus Ferry's keys: estimated_hours, max_price, deadline, categories, budget, policy (cheapest, owned-first or deadline-spot; the config's [scheduler] policy by default) and max_wait (owned-first: how long to wait for owned GPUs before renting, e.g. 2h), inputs_gb and outputs_gb (the data the job reads in and sends out: outputs_gb is priced at each provider's egress rate in the plan, and booked as its own `egress` line in the ledger).\n\nFerry runs the chosen placement on this host, on [[owned]] machines with a host (over SSH), on [[academic]] clusters with a host (Slurm; `categories: [academic]` sends a task there), and on machines it rents from RunPod, Lambda, Vast.ai and Paperspace ([providers.NAME] launch = true and an API key), AWS EC2 (the SDK's credentials chain), Google Cloud (a service-account key file) and Azure (a service principal). A hyperscaler placement over the account's GPU or vCPU quota is refused before launch, naming the quota and its value. A rented machine is created for the job, named after it, and terminated (verified) when the job ends; a create refused for no capacity, quota or price moves to the next offer of the plan, and `ferry status JOB` lists every offer tried. A preempted spot job goes back to the queue (job_recovery.max_restarts, 3 by default) and sees FERRY_ATTEMPT."
     )]
     Launch(Box<LaunchArgs>),
     /// Jobs: what is queued, running and finished; with a job id, that job in detail.
@@ -272,14 +272,12 @@ impl From<PolicyChoice> for ferry_policy::PolicyKind {
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// A job trace (CSV) to replay through a cluster of owned, academic and rented GPUs.
-    #[arg(
-        long,
-        value_name = "FILE",
-        conflicts_with = "spot_trace",
-        required_unless_present = "spot_trace"
-    )]
+    #[arg(long, value_name = "FILE", required_unless_present = "spot_trace")]
     pub trace: Option<PathBuf>,
-    /// A spot availability trace (JSON) to replay one deadline job on, from many start points.
+    /// A spot availability trace (JSON). Alone: one deadline job replayed on it from many
+    /// start points. With --trace and --policy deadline-spot: the cluster's spot capacity
+    /// (rented jobs with a deadline run on spot while it has some), priced by --spot-price
+    /// per GPU-hour.
     #[arg(long, value_name = "FILE")]
     pub spot_trace: Option<PathBuf>,
     /// The policy [default: owned-first for --trace, deadline-spot for --spot-trace].
@@ -330,7 +328,7 @@ pub struct SimulateArgs {
     /// An on-demand machine's price per hour, USD [default: the catalog's cheapest 1-GPU spot-capable offer of --gpu].
     #[arg(long, value_name = "USD")]
     pub on_demand_price: Option<f64>,
-    /// A spot machine's price per hour, USD [default: that offer's spot price].
+    /// A spot machine's price per hour, USD [default: that offer's spot price]; with --trace, per GPU-hour (required there).
     #[arg(long, value_name = "USD")]
     pub spot_price: Option<f64>,
     /// Draw cost over time and owned-pool utilisation (or, with --sweep-owned, the cost curve) as .svg or .png.

@@ -388,8 +388,15 @@ fn bad_input_gets_a_clear_error() {
         ),
         (vec![], "--trace"),
         (
-            vec!["--trace", t, "--spot-trace", spot.to_str().unwrap()],
-            "cannot be used with",
+            vec![
+                "--trace",
+                t,
+                "--cloud-price",
+                "3",
+                "--spot-trace",
+                spot.to_str().unwrap(),
+            ],
+            "only --policy deadline-spot",
         ),
     ];
     for (args, want) in cases {
@@ -447,4 +454,101 @@ fn advise_prices_a_trace_month_by_month() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("cannot be used with"));
+}
+
+#[test]
+fn a_cluster_with_spot_capacity_runs_deadline_jobs_on_spot_under_deadline_spot() {
+    let env = Env::new();
+    let t = testbed();
+    let t = t.to_str().unwrap();
+    // The testbed's jobs have deadlines; 16 owned GPUs leave many to rent.
+    let base = [
+        "--trace",
+        t,
+        "--owned-gpus",
+        "16",
+        "--cloud-price",
+        "3",
+        "--provision-minutes",
+        "5",
+    ];
+    let on_demand = simulate(&env, &[&base[..], &["--policy", "owned-first"]].concat());
+    let always = spot_trace(&env, "up.json", &[1; 3000]);
+    let with_spot = simulate(
+        &env,
+        &[
+            &base[..],
+            &[
+                "--policy",
+                "deadline-spot",
+                "--spot-trace",
+                always.to_str().unwrap(),
+                "--spot-price",
+                "1",
+            ],
+        ]
+        .concat(),
+    );
+    let spot = category(&with_spot, "spot");
+    assert!(spot["gpu_hours"].as_f64().unwrap() > 0.0, "{with_spot}");
+    assert_eq!(with_spot["setup"]["spot_price_per_gpu_hour"], "$1.000000");
+    assert_eq!(with_spot["preemptions"], 0);
+    assert_eq!(
+        with_spot["missed_that_renting_could_meet"], 0,
+        "{with_spot}"
+    );
+    assert!(
+        with_spot["total_cost_micros"].as_i64().unwrap()
+            < on_demand["total_cost_micros"].as_i64().unwrap(),
+        "spot at a third of the price costs less"
+    );
+    // Spot that comes and goes: preemptions, and still no deadline missed that renting
+    // on-demand could meet.
+    let flaky: Vec<u8> = (0..3000).map(|i| u8::from(i % 7 < 3)).collect();
+    let flaky = spot_trace(&env, "flaky.json", &flaky);
+    let r = simulate(
+        &env,
+        &[
+            &base[..],
+            &[
+                "--policy",
+                "deadline-spot",
+                "--spot-trace",
+                flaky.to_str().unwrap(),
+                "--spot-price",
+                "1",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(r["preemptions"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["missed_that_renting_could_meet"], 0, "{r}");
+    // Spot capacity means nothing to another policy, and needs its price.
+    env.ferry()
+        .args([
+            "simulate",
+            "--trace",
+            t,
+            "--policy",
+            "owned-first",
+            "--spot-trace",
+        ])
+        .arg(&always)
+        .args(["--spot-price", "1"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("only --policy deadline-spot"));
+    env.ferry()
+        .args([
+            "simulate",
+            "--trace",
+            t,
+            "--policy",
+            "deadline-spot",
+            "--spot-trace",
+        ])
+        .arg(&always)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("needs --spot-price"));
 }

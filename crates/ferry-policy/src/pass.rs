@@ -10,7 +10,8 @@
 //! first): a GPU held back for a job that may not come in time is a GPU-hour rented later.
 //! It bursts *lazily*: a job waits for owned or academic GPUs until the last moment at which
 //! a rental would still meet its deadline (or until its `max_wait` has passed), because until
-//! then a pool may still take it. The exception is the first job in line whose earliest
+//! then a pool may still take it. Under `deadline-spot` it waits through half that slack
+//! only, so that the rental has the other half to make progress on spot. The exception is the first job in line whose earliest
 //! possible start on every pool already falls after that moment: nothing can start it in
 //! time there, so it rents at once.
 
@@ -209,7 +210,12 @@ fn owned_first(view: &View) -> Decision {
         // A job no pool could ever hold rents at once: waiting would be for ever.
         let fits_nowhere = view.pools.iter().all(|p| q.gpus > p.size);
         let deadline_due = latest_start(q).map(|ls| {
-            let due = ls - ready;
+            let due = match view.policy {
+                // Spot needs slack to be worth it: the job waits for a pool through the
+                // first half of its slack only, and bursts with the rest left for spot.
+                PolicyKind::DeadlineSpot => q.submitted_ms + (ls - ready - q.submitted_ms) / 2,
+                _ => ls - ready,
+            };
             wake_at(due);
             now >= due || reserved.is_some_and(|r| r > ls)
         });

@@ -6,6 +6,8 @@
 //! The clock jumps from event to event (an arrival, an end, a time the policy asked to be
 //! woken at), so a two-month trace takes as many passes as it has events, not seconds.
 
+use crate::spot::{self, SpotSetup};
+use crate::spot_trace::SpotTrace;
 use crate::stats::Delays;
 use crate::trace::TraceJob;
 use ferry_job::Micros;
@@ -13,6 +15,7 @@ use ferry_policy::PolicyKind;
 use ferry_policy::budget;
 use ferry_policy::easy::Running;
 use ferry_policy::pass::{self, Action, Hold, Pool, Queued, Rental, View};
+use ferry_policy::progress::SpotRule;
 use serde::Serialize;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -35,6 +38,19 @@ pub struct ClusterSetup {
     pub monthly_budget: Option<Micros>,
     /// Rented machines bill in increments of this many seconds.
     pub billing_increment_s: i64,
+    /// Spot capacity (`deadline-spot`): a rented job with a deadline runs on spot while the
+    /// availability trace has some, through Uniform Progress, and on-demand when it must.
+    pub spot: Option<SpotCapacity>,
+}
+
+/// Spot capacity for the rented part of a cluster: its price and when it is there.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SpotCapacity {
+    /// Per GPU-hour.
+    pub price: Micros,
+    /// The availability trace, from the cluster trace's time zero (wrapping round).
+    #[serde(skip)]
+    pub trace: SpotTrace,
 }
 
 impl ClusterSetup {
@@ -52,6 +68,7 @@ impl ClusterSetup {
             provision_s: 0,
             monthly_budget: None,
             billing_increment_s: 1,
+            spot: None,
         }
     }
 }
@@ -62,17 +79,21 @@ impl ClusterSetup {
 pub enum Where {
     Owned,
     Academic,
+    /// Rented on-demand.
     Cloud,
+    /// Rented on spot.
+    Spot,
 }
 
 impl Where {
-    pub const ALL: [Where; 3] = [Where::Owned, Where::Academic, Where::Cloud];
+    pub const ALL: [Where; 4] = [Where::Owned, Where::Academic, Where::Cloud, Where::Spot];
 
     pub fn name(self) -> &'static str {
         match self {
             Where::Owned => "owned",
             Where::Academic => "academic",
             Where::Cloud => "cloud",
+            Where::Spot => "spot",
         }
     }
 }
@@ -97,6 +118,8 @@ pub struct ClusterReport {
     pub missed_that_renting_could_meet: u64,
     pub budget_holds: u64,
     pub budget_stops: u64,
+    /// Spot machines taken back by the provider (spot capacity only).
+    pub preemptions: u64,
     /// Jobs that could never start (none fits, nothing to rent).
     pub never_started: u64,
     /// Owned GPU-hours nobody used, at the amortised rate (part of the owned cost).
@@ -153,6 +176,16 @@ struct Rented {
     expected_end_ms: i64,
     /// The month whose cap it counts against: the one it was launched in.
     month: i64,
+    /// On spot capacity: its whole life, replayed through Uniform Progress when it rented.
+    spot: Option<SpotLife>,
+}
+
+/// A spot-and-on-demand life, known from the availability trace.
+#[derive(Clone, Copy)]
+struct SpotLife {
+    life_ms: i64,
+    on_demand: (f64, Micros),
+    spot: (f64, Micros),
 }
 
 impl Rented {
@@ -160,8 +193,17 @@ impl Rented {
         Micros(per_gpu_hour.0 * i64::from(self.gpus))
     }
 
+    /// What it has cost by `now`: a spot life's cost pro rata (a cap watching it sees it
+    /// at its mean rate).
     fn accrued(&self, now: i64, per_gpu_hour: Micros) -> Micros {
-        cost(per_gpu_hour, self.gpus, now - self.created_ms)
+        match self.spot {
+            Some(l) => Micros(
+                ((i128::from((l.on_demand.1 + l.spot.1).0)
+                    * i128::from((now - self.created_ms).clamp(0, l.life_ms)))
+                    / i128::from(l.life_ms.max(1))) as i64,
+            ),
+            None => cost(per_gpu_hour, self.gpus, now - self.created_ms),
+        }
     }
 
     /// What it has cost and is still expected to cost.
@@ -179,8 +221,27 @@ impl Rented {
         end: i64,
         per_gpu_hour: Micros,
         increment_ms: i64,
-        shares: &mut [Share; 3],
+        shares: &mut [Share; 4],
     ) -> Micros {
+        if let Some(l) = self.spot {
+            // Stopped early (a cap): each part pro rata.
+            let part = |(h, c): (f64, Micros)| {
+                let f =
+                    ((end - self.created_ms).clamp(0, l.life_ms) as f64) / l.life_ms.max(1) as f64;
+                (h * f, Micros((c.0 as f64 * f).round() as i64))
+            };
+            let mut total = Micros::ZERO;
+            for (w, (h, c)) in [
+                (Where::Cloud, part(l.on_demand)),
+                (Where::Spot, part(l.spot)),
+            ] {
+                let s = &mut shares[w as usize];
+                s.gpu_hours += h;
+                s.cost += c;
+                total += c;
+            }
+            return total;
+        }
         let ran = (end - self.created_ms).max(0);
         let billed = (ran + increment_ms - 1) / increment_ms * increment_ms;
         let c = cost(per_gpu_hour, self.gpus, billed);
@@ -228,7 +289,7 @@ pub fn replay(setup: &ClusterSetup, jobs: &[TraceJob]) -> ClusterReport {
     // Where `cheapest` placed each job at submission (`None`: rented).
     let mut placed: Vec<Option<usize>> = vec![None; jobs.len()];
     let mut next = 0;
-    let mut shares = [Share::default(); 3];
+    let mut shares = [Share::default(); 4];
     let mut delays = Vec::with_capacity(jobs.len());
     let mut booked: Vec<(i64, Micros)> = vec![];
     let mut busy_steps: Vec<(i64, u32)> = vec![(0, 0)];
@@ -248,6 +309,7 @@ pub fn replay(setup: &ClusterSetup, jobs: &[TraceJob]) -> ClusterReport {
         missed_that_renting_could_meet: 0,
         budget_holds: 0,
         budget_stops: 0,
+        preemptions: 0,
         never_started: 0,
         owned_utilisation: 0.0,
         owned_idle_cost: Micros::ZERO,
@@ -445,15 +507,22 @@ pub fn replay(setup: &ClusterSetup, jobs: &[TraceJob]) -> ClusterReport {
                     Action::Rent { job: q } => {
                         let j = queue[q];
                         let job = &jobs[j];
+                        let spot = spot_life(setup, job, now);
                         let r = Rented {
                             job: j,
                             gpus: job.gpus,
                             created_ms: now,
                             expected_end_ms: now + provision_ms + ms(job.estimate_s),
                             month,
+                            spot: spot.map(|(life, _)| life),
                         };
+                        if let Some((_, preempted)) = spot {
+                            report.preemptions += u64::from(preempted);
+                        }
                         // The task's own budget stops its machine, in whole increments.
-                        let mut end = now + provision_ms + ms(job.duration_s);
+                        let mut end = now
+                            + r.spot
+                                .map_or(provision_ms + ms(job.duration_s), |l| l.life_ms);
                         if let Some(limit) = job
                             .budget_usd
                             .and_then(|b| Micros::from_usd(b).ok())
@@ -557,7 +626,11 @@ pub fn replay(setup: &ClusterSetup, jobs: &[TraceJob]) -> ClusterReport {
     owned.cost += report.owned_idle_cost;
     report.by_category = Where::ALL
         .into_iter()
-        .filter(|w| *w != Where::Academic || setup.academic_gpus > 0)
+        .filter(|w| match w {
+            Where::Academic => setup.academic_gpus > 0,
+            Where::Spot => setup.spot.is_some(),
+            _ => true,
+        })
         .map(|w| (w, shares[w as usize]))
         .collect();
     report.total_cost = shares.iter().map(|s| s.cost).sum();
@@ -571,6 +644,49 @@ pub fn replay(setup: &ClusterSetup, jobs: &[TraceJob]) -> ClusterReport {
     };
     report.timeline = timeline(&booked, &busy_steps, last_end);
     report
+}
+
+/// For a job renting under `deadline-spot` with spot capacity and a deadline on-demand
+/// could still meet: its life on spot and on-demand from the availability trace (the tick
+/// `now` falls in), stepped through Uniform Progress with the provisioning delay as the
+/// changeover, and its preemptions. `None`: it rents on-demand.
+fn spot_life(setup: &ClusterSetup, job: &TraceJob, now: i64) -> Option<(SpotLife, u32)> {
+    let capacity = setup.spot.as_ref()?;
+    if setup.policy != PolicyKind::DeadlineSpot || capacity.trace.available.is_empty() {
+        return None;
+    }
+    let deadline_s = job.deadline_s? - now / 1000;
+    let changeover_s = setup.provision_s.max(1);
+    if deadline_s < job.duration_s + changeover_s {
+        return None; // on-demand at once, and even that may be late
+    }
+    let gpus = i64::from(job.gpus);
+    let sp = SpotSetup {
+        rule: SpotRule::UniformProgress,
+        work_s: job.duration_s,
+        deadline_s,
+        changeover_s,
+        on_demand_price: Micros(setup.cloud_price.0 * gpus),
+        spot_price: Micros(capacity.price.0 * gpus),
+        starts: 1,
+        seed: 0,
+    };
+    let tick =
+        ((now / 1000) / capacity.trace.gap_s.max(1)) as usize % capacity.trace.available.len();
+    let run = spot::run_from(&sp, &capacity.trace, tick);
+    let g = f64::from(job.gpus);
+    let od = spot::cost(
+        sp.on_demand_price,
+        (run.on_demand_hours * 3600.0).round() as i64,
+    );
+    Some((
+        SpotLife {
+            life_ms: ((run.finished_hours * 3600.0).round() as i64 * 1000).max(1),
+            on_demand: (run.on_demand_hours * g, od),
+            spot: (run.spot_hours * g, Micros(run.cost.0 - od.0)),
+        },
+        run.preemptions,
+    ))
 }
 
 /// Hourly samples for the charts: cost booked by the end of each hour, and owned GPUs busy
@@ -642,11 +758,68 @@ mod tests {
             provision_s: 600,
             monthly_budget: None,
             billing_increment_s: 60,
+            spot: None,
         }
     }
 
     fn share(r: &ClusterReport, w: Where) -> Share {
         r.by_category.iter().find(|(x, _)| *x == w).unwrap().1
+    }
+
+    /// No owned GPUs, `deadline-spot`, spot at $1/GPU-h on a trace of 1-hour ticks.
+    fn on_spot(available: &[bool]) -> ClusterSetup {
+        ClusterSetup {
+            policy: PolicyKind::DeadlineSpot,
+            spot: Some(SpotCapacity {
+                price: Micros(1_000_000),
+                trace: SpotTrace {
+                    gap_s: 3600,
+                    available: available.to_vec(),
+                },
+            }),
+            ..setup(0)
+        }
+    }
+
+    #[test]
+    fn a_deadline_job_renting_under_deadline_spot_runs_on_spot_while_there_is_some() {
+        // 2 GPUs for 4 h, due in 10 h: spot all the way on a trace that always has it.
+        let jobs = [job("a", 0, 2, 4 * 3600, Some(10 * 3600))];
+        let r = replay(&on_spot(&[true; 24]), &jobs);
+        let spot = share(&r, Where::Spot);
+        // 4 h of work plus the 10-minute changeover, on 2 GPUs at $1.
+        assert!(
+            (spot.gpu_hours - 2.0 * (4.0 + 1.0 / 6.0)).abs() < 1e-9,
+            "{spot:?}"
+        );
+        assert_eq!(spot.cost, Micros(8_333_333));
+        assert_eq!(share(&r, Where::Cloud).cost, Micros::ZERO);
+        assert_eq!((r.deadlines_missed, r.preemptions), (0, 0));
+        // Never any spot: Uniform Progress waits while ahead of the line, then on-demand
+        // in time.
+        let r = replay(&on_spot(&[false; 24]), &jobs);
+        assert_eq!(share(&r, Where::Spot).cost, Micros::ZERO);
+        assert!(share(&r, Where::Cloud).cost > Micros::ZERO);
+        assert_eq!(r.deadlines_missed, 0);
+        // Spot for an hour, then gone: preempted once, finished on-demand, in time.
+        let mut flaky = [false; 24];
+        flaky[0] = true;
+        let r = replay(&on_spot(&flaky), &jobs);
+        assert_eq!(r.preemptions, 1);
+        assert!(share(&r, Where::Spot).cost > Micros::ZERO);
+        assert!(share(&r, Where::Cloud).cost > Micros::ZERO);
+        assert_eq!(r.deadlines_missed, 0);
+        // Without a deadline, or under another policy, it rents on-demand.
+        let r = replay(&on_spot(&[true; 24]), &[job("b", 0, 2, 4 * 3600, None)]);
+        assert_eq!(share(&r, Where::Spot).gpu_hours, 0.0);
+        let r = replay(
+            &ClusterSetup {
+                policy: PolicyKind::OwnedFirst,
+                ..on_spot(&[true; 24])
+            },
+            &jobs,
+        );
+        assert_eq!(share(&r, Where::Spot).gpu_hours, 0.0);
     }
 
     #[test]

@@ -74,7 +74,7 @@ fn hours(s: i64) -> f64 {
 }
 
 /// The cost of `s` seconds at `per_hour`, exact, rounded half up once.
-fn cost(per_hour: Micros, s: i64) -> Micros {
+pub(crate) fn cost(per_hour: Micros, s: i64) -> Micros {
     let exact = i128::from(per_hour.0) * i128::from(s.max(0));
     Micros(((exact + 1800) / 3600) as i64)
 }
@@ -122,7 +122,7 @@ pub fn replay(setup: &SpotSetup, trace: &SpotTrace) -> Result<SpotReport, SpotEr
 
 /// The job from tick `start`; the trace wraps if the job runs past its end (it can only
 /// when the deadline is missed, which the safety rule prevents).
-fn run_from(setup: &SpotSetup, trace: &SpotTrace, start: usize) -> Run {
+pub(crate) fn run_from(setup: &SpotSetup, trace: &SpotTrace, start: usize) -> Run {
     let step = trace.gap_s;
     let mut mode = Mode::Idle;
     let mut changeover_left = 0i64;

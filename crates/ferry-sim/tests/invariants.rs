@@ -4,7 +4,7 @@
 use ferry_job::Micros;
 use ferry_policy::PolicyKind;
 use ferry_policy::progress::SpotRule;
-use ferry_sim::cluster::{self, ClusterSetup};
+use ferry_sim::cluster::{self, ClusterSetup, SpotCapacity, Where};
 use ferry_sim::spot::{self, SpotSetup};
 use ferry_sim::{SpotTrace, TraceJob};
 use proptest::prelude::*;
@@ -44,17 +44,38 @@ fn jobs() -> impl Strategy<Value = Vec<TraceJob>> {
     })
 }
 
+/// Spot capacity now and then: a random availability trace at a random price below
+/// on-demand's.
+fn spot() -> impl Strategy<Value = Option<SpotCapacity>> {
+    prop::option::of((
+        prop::collection::vec(any::<bool>(), 20..200),
+        prop::sample::select(vec![300i64, 3600]),
+        100_000i64..2_900_000,
+    ))
+    .prop_map(|s| {
+        s.map(|(available, gap_s, price)| SpotCapacity {
+            price: Micros(price),
+            trace: SpotTrace { gap_s, available },
+        })
+    })
+}
+
 fn setup() -> impl Strategy<Value = ClusterSetup> {
     (
-        prop::sample::select(vec![PolicyKind::Cheapest, PolicyKind::OwnedFirst]),
+        prop::sample::select(vec![
+            PolicyKind::Cheapest,
+            PolicyKind::OwnedFirst,
+            PolicyKind::DeadlineSpot,
+        ]),
         0u32..24,
         0u32..10,
         0i64..20_000,
         0i64..1_800,
         prop::option::of(10i64..2_000),
+        spot(),
     )
         .prop_map(
-            |(policy, owned, academic, wait, provision, cap)| ClusterSetup {
+            |(policy, owned, academic, wait, provision, cap, spot)| ClusterSetup {
                 policy,
                 owned_gpus: owned,
                 owned_rate: Micros(500_000),
@@ -64,6 +85,7 @@ fn setup() -> impl Strategy<Value = ClusterSetup> {
                 provision_s: provision,
                 monthly_budget: cap.map(|usd| Micros(usd * 1_000_000)),
                 billing_increment_s: 60,
+                spot,
             },
         )
 }
@@ -112,6 +134,39 @@ proptest! {
         let r = cluster::replay(&setup, &jobs);
         prop_assert_eq!(r.missed_that_renting_could_meet, 0);
         prop_assert_eq!(r.never_started, 0);
+    }
+
+    /// With spot capacity under `deadline-spot` (honest estimates, no budget, no academic
+    /// detour), no deadline is missed that renting on-demand at submission would have met,
+    /// and spot never costs more than the same hours on-demand.
+    #[test]
+    fn deadline_spot_in_a_cluster_meets_every_deadline_renting_could(
+        jobs in jobs(),
+        setup in setup(),
+        capacity in spot(),
+    ) {
+        let jobs: Vec<TraceJob> = jobs
+            .into_iter()
+            .map(|j| TraceJob { estimate_s: j.duration_s, budget_usd: None, ..j })
+            .collect();
+        let setup = ClusterSetup {
+            policy: PolicyKind::DeadlineSpot,
+            monthly_budget: None,
+            academic_gpus: 0,
+            spot: capacity.or(setup.spot.clone()),
+            ..setup
+        };
+        let r = cluster::replay(&setup, &jobs);
+        prop_assert_eq!(r.missed_that_renting_could_meet, 0);
+        prop_assert_eq!(r.never_started, 0);
+        if let Some((_, spot)) = r.by_category.iter().find(|(w, _)| *w == Where::Spot) {
+            let price = setup.spot.as_ref().unwrap().price;
+            prop_assert!(
+                // Each part is rounded once, to the micro-dollar.
+                spot.cost.0 as f64 <= spot.gpu_hours * price.0 as f64 * (1.0 + 1e-9) + 10.0,
+                "{} for {} GPU-h at {}", spot.cost, spot.gpu_hours, price
+            );
+        }
     }
 
     /// The same inputs give the same report.

@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, args: &SimulateArgs) -> Result<ExitCode> {
         super::chart::check_extension(chart)?;
     }
     match (&args.trace, &args.spot_trace) {
-        (Some(trace), None) => run_cluster(ctx, args, trace),
+        (Some(trace), _) => run_cluster(ctx, args, trace),
         (None, Some(trace)) => run_spot(ctx, args, trace),
         _ => bail!(
             "give --trace FILE (a job trace) or --spot-trace FILE (a spot availability trace)"
@@ -95,6 +95,24 @@ fn run_cluster(ctx: &Context, args: &SimulateArgs, path: &Path) -> Result<ExitCo
     let text = read(path)?;
     let trace = Trace::parse(&text, &path.display().to_string())?;
     let policy: PolicyKind = args.policy.unwrap_or(PolicyChoice::OwnedFirst).into();
+    let spot = match &args.spot_trace {
+        None => None,
+        Some(path) => {
+            if policy != PolicyKind::DeadlineSpot {
+                bail!(
+                    "--spot-trace with --trace is the cluster's spot capacity, which only --policy deadline-spot uses"
+                );
+            }
+            let price = args.spot_price.context(
+                "--spot-trace with --trace needs --spot-price USD (per GPU-hour on spot)",
+            )?;
+            let text = read(path)?;
+            Some(ferry_sim::cluster::SpotCapacity {
+                price: usd("--spot-price", price)?,
+                trace: SpotTrace::parse(&text, &path.display().to_string())?,
+            })
+        }
+    };
     let (cloud_price, cloud_source) = match args.cloud_price {
         Some(p) => (usd("--cloud-price", p)?, "--cloud-price".to_string()),
         None => {
@@ -115,6 +133,7 @@ fn run_cluster(ctx: &Context, args: &SimulateArgs, path: &Path) -> Result<ExitCo
         }
     };
     let setup = ClusterSetup {
+        spot,
         policy,
         owned_gpus: args.owned_gpus,
         owned_rate: usd("--owned-rate", args.owned_rate)?,
@@ -185,6 +204,7 @@ fn cluster_json(
             "cloud_price_source": cloud_source,
             "provision_minutes": setup.provision_s as f64 / 60.0,
             "monthly_budget": setup.monthly_budget.map(money),
+            "spot_price_per_gpu_hour": setup.spot.as_ref().map(|s| money(s.price)),
         },
         "jobs": r.jobs,
         "total_cost": money(r.total_cost),
@@ -199,7 +219,7 @@ fn cluster_json(
         "with_deadline": r.with_deadline,
         "deadlines_missed": r.deadlines_missed,
         "missed_that_renting_could_meet": r.missed_that_renting_could_meet,
-        "preemptions": 0,
+        "preemptions": r.preemptions,
         "budget_holds": r.budget_holds,
         "budget_stops": r.budget_stops,
         "never_started": r.never_started,
@@ -272,6 +292,12 @@ fn print_cluster(
         "Deadlines: {} of {} missed ({} that renting at submission would have met).",
         r.deadlines_missed, r.with_deadline, r.missed_that_renting_could_meet
     );
+    if let Some(spot) = &setup.spot {
+        println!(
+            "Spot at {}/GPU-h: {} preemptions; rented jobs with a deadline ran on spot while Uniform Progress allowed.",
+            spot.price, r.preemptions
+        );
+    }
     if setup.monthly_budget.is_some() {
         println!(
             "Budget: {} bursts held by the monthly cap, {} rented jobs stopped at it.",
