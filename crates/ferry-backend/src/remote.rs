@@ -42,6 +42,9 @@ impl JobBody<'_> {
         // Written before anything of the user's runs, so a running job always has it.
         s.push_str("date +%s%3N > started.tmp && mv started.tmp started\n");
         let _ = writeln!(s, "export FERRY_JOB_ID={}", sh_quote(self.ferry_job));
+        // Where the task may write how far it has got (a fraction, 0 to 1): `deadline-spot`
+        // reads it instead of counting run time.
+        let _ = writeln!(s, "export FERRY_PROGRESS_FILE={d}/progress");
         if let Some(g) = self.gpus {
             let list: Vec<String> = g.iter().map(u32::to_string).collect();
             let _ = writeln!(s, "export CUDA_VISIBLE_DEVICES={}", list.join(","));

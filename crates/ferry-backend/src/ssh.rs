@@ -50,6 +50,19 @@ impl SshBackend {
         &self.transport
     }
 
+    /// How far the job says it has got: the first line of the file its task may write at
+    /// `$FERRY_PROGRESS_FILE`, a fraction from 0 to 1; `None` when there is none or it does
+    /// not read as one.
+    pub async fn progress(&self, job: &JobId) -> Result<Option<f64>, BackendError> {
+        let dir = self.folders.dir(job).await?;
+        let out = self
+            .run(job, &dump_command(&dir, &["progress"]), None)
+            .await?;
+        Ok(parse_dump(&out.stdout)
+            .and_then(|files| files.get("progress")?.trim().parse::<f64>().ok())
+            .filter(|f| f.is_finite() && (0.0..=1.0).contains(f)))
+    }
+
     /// Makes the job folder's root on the host: proof that SSH answers and the folder can
     /// be written (a fresh machine's first round trip, remembered after).
     pub async fn ready(&self) -> Result<(), BackendError> {

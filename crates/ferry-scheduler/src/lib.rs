@@ -161,6 +161,12 @@ impl Scheduler {
             .insert(job.clone(), now);
     }
 
+    /// Whether this job's machine is due to be asked about (without noting it as asked).
+    pub(crate) fn poll_due_peek(&self, job: &JobId, now: i64) -> bool {
+        let last = self.last_polled.lock().expect("poll times");
+        last.get(job).is_none_or(|t| now - t >= self.remote_poll_ms)
+    }
+
     /// Whether this job's machine was asked about less than the remote poll ago (else it
     /// is noted as asked now).
     pub(crate) fn asked_recently(&self, job: &JobId, now: i64) -> bool {

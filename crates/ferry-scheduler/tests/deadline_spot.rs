@@ -60,8 +60,14 @@ fn a40(spot: bool, price: f64) -> PlannedOffer {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_spot_start_too_late_for_the_deadline_moves_to_on_demand_and_finishes_there() {
+/// A scheduler renting from the fake RunPod, whose machines are the test sshd and take
+/// 4 s to come up; the fake lives as long as the returned guard.
+async fn rig() -> (
+    Scheduler,
+    Arc<SqliteStore>,
+    tempfile::TempDir,
+    ferry_fakecloud::Shared,
+) {
     let (dir, port, user) = sshd();
     let mut world = World::new(
         "k",
@@ -74,7 +80,7 @@ async fn a_spot_start_too_late_for_the_deadline_moves_to_on_demand_and_finishes_
     world.authorized_keys = Some(dir.join("authorized_keys"));
     // Each machine takes 4 s to come up: more than the job's slack.
     world.provisioning_ms = 4_000;
-    let (url, _world) = ferry_fakecloud::serve(world, 0).await.unwrap();
+    let (url, world) = ferry_fakecloud::serve(world, 0).await.unwrap();
     let root = tempfile::tempdir().unwrap();
     let keys = ferry_cloud::keys::ensure(&root.path().join("keys")).unwrap();
     let store = Arc::new(
@@ -111,7 +117,9 @@ async fn a_spot_start_too_late_for_the_deadline_moves_to_on_demand_and_finishes_
         vec![],
         Arc::new(SystemClock),
     );
-    s.set_remote_poll(Duration::from_millis(0));
+    // A started job is first asked about this long after its start: time for the task to
+    // write its progress file.
+    s.set_remote_poll(Duration::from_millis(500));
     s.set_rented(Rented {
         backends,
         access: SshAccess {
@@ -124,9 +132,14 @@ async fn a_spot_start_too_late_for_the_deadline_moves_to_on_demand_and_finishes_
         log_dir: root.path().join("rented"),
         disk_gb: 10,
     });
-    // 36 s of work due 36 s + the 5-minute changeover + 2.5 s from now: spot may be tried
-    // (on-demand could still finish after it), but a spot machine that starts the job more
-    // than ~1.5 s from now leaves too little time to fall back later.
+    (s, store, root, world)
+}
+
+/// Submits a `deadline-spot` job of 36 s of work due 36 s + the 5-minute changeover +
+/// 2.5 s from now, on a plan of a spot A40 and its on-demand fallback: spot may be tried
+/// (on-demand could still finish after it), but a spot machine that starts the job more
+/// than ~1.5 s from now leaves too little time to fall back later.
+async fn submit(s: &Scheduler, run: &str) -> ferry_job::JobId {
     let now = SystemClock.now_ms();
     let id = s.new_id();
     s.submit(NewJob {
@@ -134,7 +147,7 @@ async fn a_spot_start_too_late_for_the_deadline_moves_to_on_demand_and_finishes_
         name: "deadline".into(),
         task: JobPayload {
             gpus: 1,
-            run: "sleep 2; echo finished".into(),
+            run: run.into(),
             estimated_hours: Some(0.01),
             policy: PolicyKind::DeadlineSpot,
             deadline_ms: Some(
@@ -156,16 +169,31 @@ async fn a_spot_start_too_late_for_the_deadline_moves_to_on_demand_and_finishes_
     })
     .await
     .unwrap();
+    id
+}
+
+async fn settle(
+    s: &Scheduler,
+    store: &SqliteStore,
+    id: &ferry_job::JobId,
+) -> ferry_store::JobRecord {
     let t0 = Instant::now();
-    let end = loop {
+    loop {
         s.tick().await.unwrap();
-        let rec = store.get(&id).await.unwrap().unwrap();
+        let rec = store.get(id).await.unwrap().unwrap();
         if rec.state.is_terminal() {
-            break rec;
+            return rec;
         }
         assert!(t0.elapsed() < Duration::from_secs(90), "stuck: {rec:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spot_start_too_late_for_the_deadline_moves_to_on_demand_and_finishes_there() {
+    let (s, store, _root, _world) = rig().await;
+    let id = submit(&s, "sleep 2; echo finished").await;
+    let end = settle(&s, &store, &id).await;
     let attempts = store.attempts(&id).await.unwrap();
     assert_eq!(end.state, JobState::Succeeded, "{end:?} {attempts:#?}");
     assert_eq!(attempts.len(), 2, "{attempts:#?}");
@@ -197,4 +225,22 @@ async fn a_spot_start_too_late_for_the_deadline_moves_to_on_demand_and_finishes_
             "attempt {n} billed: {ledger:#?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_says_it_is_nearly_done_stays_on_spot() {
+    let (s, store, _root, _world) = rig().await;
+    // The same late start, but the task writes that 95% is done (it resumed from a
+    // checkpoint): on-demand could still finish the rest, so it stays on spot.
+    let id = submit(
+        &s,
+        "echo 0.95 > \"$FERRY_PROGRESS_FILE\"; sleep 3; echo finished",
+    )
+    .await;
+    let end = settle(&s, &store, &id).await;
+    let attempts = store.attempts(&id).await.unwrap();
+    assert_eq!(end.state, JobState::Succeeded, "{end:?} {attempts:#?}");
+    assert_eq!(attempts.len(), 1, "never moved: {attempts:#?}");
+    assert_eq!(attempts[0].offer["planned"]["offer"]["spot"], true);
+    assert_eq!(attempts[0].cause, Some(EndCause::Exited { code: 0 }));
 }

@@ -313,8 +313,12 @@ impl Scheduler {
             now,
             &rented.timeouts,
         );
+        // A spot job is checked against its deadline when it is due to be asked about.
         let action = match action {
-            Action::Follow if offer.planned.offer.spot => self.spot_or_move(a, now).await?,
+            Action::Follow if offer.planned.offer.spot && !self.poll_due_peek(&a.job_id, now) => {
+                Action::Follow
+            }
+            Action::Follow if offer.planned.offer.spot => self.spot_or_move(rented, a, now).await?,
             other => other,
         };
         let job = &a.job_id;
@@ -471,7 +475,12 @@ impl Scheduler {
     /// A running spot attempt goes on (`Follow`), unless its job is `deadline-spot` and
     /// has fallen so far behind that only on-demand can still meet the deadline: then it is
     /// stopped, to go on with the plan's on-demand offers.
-    async fn spot_or_move(&self, a: &Attempt, now: i64) -> Result<Action, SchedulerError> {
+    async fn spot_or_move(
+        &self,
+        rented: &Rented,
+        a: &Attempt,
+        now: i64,
+    ) -> Result<Action, SchedulerError> {
         let Some(rec) = self.store.get(&a.job_id).await? else {
             return Ok(Action::Follow);
         };
@@ -482,13 +491,19 @@ impl Scheduler {
             return Ok(Action::Follow);
         }
         let attempts = self.store.attempts(&a.job_id).await?;
-        let standing = decide::standing(
+        let mut standing = decide::standing(
             &payload,
             rec.submitted_at_ms,
             &attempts,
             now,
             self.remote_poll_ms,
         );
+        // The task's own word on its progress, where it writes one, wins over run time.
+        if let Some(s) = standing.as_mut()
+            && let Ok(Some(f)) = self.executor(rented, a)?.progress(&a.job_id).await
+        {
+            s.done_s = (f * s.work_s as f64) as i64;
+        }
         if !decide::leave_spot(standing) {
             return Ok(Action::Follow);
         }
@@ -657,6 +672,9 @@ impl Scheduler {
         if let Err(e) = self.launch_on(rented, rb, a, &exec).await {
             let why = format!("could not start the job: {e}");
             self.stop(rb, a, EndCause::LaunchFailed, &why).await?;
+        } else {
+            // Just started: asked about again at the remote poll's pace, not at once.
+            self.mark_asked(&a.job_id);
         }
         Ok(None)
     }
