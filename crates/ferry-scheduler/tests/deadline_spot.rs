@@ -117,9 +117,7 @@ async fn rig() -> (
         vec![],
         Arc::new(SystemClock),
     );
-    // A started job is first asked about this long after its start: time for the task to
-    // write its progress file.
-    s.set_remote_poll(Duration::from_millis(500));
+    s.set_remote_poll(Duration::from_millis(0));
     s.set_rented(Rented {
         backends,
         access: SshAccess {
@@ -185,7 +183,9 @@ async fn settle(
             return rec;
         }
         assert!(t0.elapsed() < Duration::from_secs(90), "stuck: {rec:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The pass after the job's start comes this much later: time for a task to write
+        // its progress file before it is first asked about.
+        tokio::time::sleep(Duration::from_millis(400)).await;
     }
 }
 

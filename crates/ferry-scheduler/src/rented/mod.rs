@@ -672,9 +672,6 @@ impl Scheduler {
         if let Err(e) = self.launch_on(rented, rb, a, &exec).await {
             let why = format!("could not start the job: {e}");
             self.stop(rb, a, EndCause::LaunchFailed, &why).await?;
-        } else {
-            // Just started: asked about again at the remote poll's pace, not at once.
-            self.mark_asked(&a.job_id);
         }
         Ok(None)
     }
