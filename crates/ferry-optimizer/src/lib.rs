@@ -292,13 +292,38 @@ pub fn place_with(
             .then(a.instance.cmp(&b.instance))
     });
     let cheapest = out.iter().position(Candidate::runnable);
-    let held = out
+    // An academic queue whose expected wait is past the task's max_wait is not taken first:
+    // the job would burst from it at once (noted on the candidate).
+    let waits_too_long = |c: &Candidate| {
+        task.max_wait_s
+            .is_some_and(|w| c.wait_hours * 3600.0 > w as f64)
+    };
+    if policy != PolicyKind::Cheapest {
+        for c in out
+            .iter_mut()
+            .filter(|c| c.category == Category::Academic && c.runnable())
+        {
+            if waits_too_long(c) {
+                c.notes.push(format!(
+                    "{policy}: its queue wait is past max_wait, so it is not taken first"
+                ));
+            }
+        }
+    }
+    let held = out.iter().position(|c| {
+        c.runnable()
+            && matches!(c.category, Category::Owned | Category::Academic)
+            && !waits_too_long(c)
+    });
+    // Without one, the cheapest runnable placement that is not such a queue.
+    let fallback = out
         .iter()
-        .position(|c| c.runnable() && matches!(c.category, Category::Owned | Category::Academic));
+        .position(|c| c.runnable() && !(c.category == Category::Academic && waits_too_long(c)))
+        .or(cheapest);
     let (chosen, policy_note) = match (policy, cheapest, held) {
         (PolicyKind::Cheapest, _, _) | (_, None, _) => (cheapest, None),
         (_, Some(_), None) => (
-            cheapest,
+            fallback,
             Some(
                 "no owned or academic placement can run it, so the cheapest runnable one"
                     .to_string(),

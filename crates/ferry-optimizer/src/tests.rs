@@ -253,6 +253,44 @@ fn owned_first_chooses_owned_gpus_over_a_cheaper_rental_and_says_why() {
 }
 
 #[test]
+fn owned_first_skips_an_academic_queue_whose_wait_is_past_max_wait() {
+    let academic = |wait: f64| EnabledBackend {
+        id: "slurm:narval".into(),
+        category: Category::Academic,
+        gpus: vec![(
+            GpuTable::embedded().resolve_one("A100-80GB-SXM").unwrap(),
+            4,
+        )],
+        price_per_gpu_hour: Some(0.0),
+        price_basis: "allocation".into(),
+        provider: None,
+        wait_hours: Some(wait),
+        max_hours: None,
+        unavailable: None,
+    };
+    let t = "resources:\n  accelerators: A100-80GB:1\nestimated_hours: 2\npolicy: owned-first\nmax_wait: 2h\nrun: x\n";
+    let short = place(&task(t), &catalog(), &[academic(1.0), rented("runpod")], 0);
+    assert_eq!(
+        short.candidates[short.chosen.unwrap()].backend.as_deref(),
+        Some("slurm:narval")
+    );
+    let long = place(&task(t), &catalog(), &[academic(6.0), rented("runpod")], 0);
+    assert_eq!(
+        long.candidates[long.chosen.unwrap()].backend.as_deref(),
+        Some("runpod")
+    );
+    let slurm = long
+        .candidates
+        .iter()
+        .find(|c| c.backend.as_deref() == Some("slurm:narval"))
+        .unwrap();
+    assert!(
+        slurm.notes.iter().any(|n| n.contains("past max_wait")),
+        "{slurm:?}"
+    );
+}
+
+#[test]
 fn deadline_spot_ranks_the_on_demand_fallback_beside_each_spot_offer() {
     let t = "resources:\n  accelerators: H100:8\n  use_spot: true\n  cloud: aws\ndeadline: 48h\nestimated_hours: 10\nrun: x\n";
     let spot_only = place(&task(t), &catalog(), &[], 0);
