@@ -12,15 +12,12 @@
 //!
 //! Needs the test sshd: `FERRY_TEST_SSHD_DIR` (scripts/services/sshd-up.sh).
 
-use ferry_cloud::providers::{ProviderConfig, ProviderKind};
-use ferry_cloud::{ApiKey, Endpoint, OfferRef};
-use ferry_fakecloud::{SshTarget, World};
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use ferry_job::{AttemptStep, JobState, Micros};
-use ferry_scheduler::rented::decide::Timeouts;
-use ferry_scheduler::rented::{Rented, RentedBackend, SshAccess};
-use ferry_scheduler::{Clock, JobPayload, PlannedOffer, Scheduler, SystemClock};
-use ferry_store::{AttemptPatch, NewAttempt, NewJob, Placement, SqliteStore, Store};
-use std::sync::Arc;
+use ferry_scheduler::{Clock, JobPayload, Scheduler, SystemClock};
+use ferry_store::{AttemptPatch, NewAttempt, NewJob, Placement, Store};
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 20;
@@ -37,30 +34,6 @@ fn summary(name: &str, mut ms: Vec<f64>) {
     );
 }
 
-fn sshd() -> (std::path::PathBuf, u16, String) {
-    let dir = std::path::PathBuf::from(
-        std::env::var("FERRY_TEST_SSHD_DIR")
-            .expect("FERRY_TEST_SSHD_DIR: start scripts/services/sshd-up.sh first"),
-    );
-    let port = std::fs::read_to_string(dir.join("env.sh"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("export FERRY_SSHD_PORT="))
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or(2222);
-    let user = String::from_utf8(
-        std::process::Command::new("id")
-            .arg("-un")
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap()
-    .trim()
-    .to_string();
-    (dir, port, user)
-}
-
 fn payload(run: &str) -> JobPayload {
     JobPayload {
         gpus: 1,
@@ -70,22 +43,7 @@ fn payload(run: &str) -> JobPayload {
         setup: None,
         run: run.into(),
         estimated_hours: None,
-        plan: vec![PlannedOffer {
-            category: None,
-            backend: "runpod".into(),
-            offer: OfferRef {
-                instance_type: "NVIDIA A40".into(),
-                region: "global".into(),
-                gpu_count: 1,
-                spot: false,
-                expected_price_per_hour: 0.4,
-                max_price_per_hour: None,
-                tier: None,
-                vcpus: None,
-            },
-            source: "bench".into(),
-            egress: None,
-        }],
+        plan: vec![support::a40(false, 0.4)],
         max_restarts: 0,
         retry_until_up_s: None,
         disk_gb: None,
@@ -111,71 +69,14 @@ fn job(s: &Scheduler, run: &str) -> NewJob {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let (dir, port, user) = sshd();
-    let mut world = World::new(
-        "bench-key",
-        SshTarget {
-            host: "127.0.0.1".into(),
-            port,
-            user: user.clone(),
-        },
-    );
-    world.authorized_keys = Some(dir.join("authorized_keys"));
-    world.provisioning_ms = 0;
-    let (url, world) = ferry_fakecloud::serve(world, 0).await.unwrap();
-    let root = tempfile::tempdir().unwrap();
-    let keys = ferry_cloud::keys::ensure(&root.path().join("keys")).unwrap();
-    let store = Arc::new(
-        SqliteStore::open(&root.path().join("ferry.db"))
-            .await
-            .unwrap(),
-    );
-    let mut config = ProviderConfig::new(ProviderKind::Runpod, ApiKey::new("bench-key"));
-    config.base_url = format!("{url}/runpod");
-    let provider = ProviderKind::Runpod
-        .build(config)
-        .expect("RunPod is built in");
-    let mut backends = std::collections::HashMap::new();
-    backends.insert(
-        "runpod".to_string(),
-        RentedBackend {
-            provider: provider.clone(),
-            ssh_override: Some(Endpoint {
-                host: "127.0.0.1".into(),
-                port,
-                user,
-            }),
-            image: None,
-            disk_gb: None,
-        },
-    );
-    let control = root.path().join("ssh");
-    std::fs::create_dir_all(&control).unwrap();
-    let backend = ferry_backend::local::LocalBackend::new(
-        root.path().to_path_buf(),
-        ferry_backend::gpu::declared(0, "none", 0.0),
-        vec!["true".into()],
-    );
-    let mut s = Scheduler::new(
-        store.clone(),
-        Arc::new(backend),
-        vec![],
-        Arc::new(SystemClock),
-    );
-    s.set_remote_poll(Duration::from_millis(0));
-    s.set_rented(Rented {
-        backends,
-        access: SshAccess {
-            private_key: keys.private,
-            public_key: keys.public,
-            known_hosts: root.path().join("keys/known_hosts"),
-            control_dir: Some(control),
-        },
-        timeouts: Timeouts::default(),
-        log_dir: root.path().join("rented"),
-        disk_gb: 10,
-    });
-
+    let support::Rig {
+        mut s,
+        store,
+        provider,
+        world,
+        port,
+        root: _root,
+    } = support::rig(0, Duration::from_millis(0)).await;
     // 1 and 2: launch-to-running, and calls per job over a whole life.
     let mut latencies = vec![];
     let mut lives = vec![];
