@@ -71,7 +71,12 @@ impl Catalog {
 
     /// Replaces `provider`'s rows with the rows of a refresh cache. A cache that yields no
     /// valid row leaves the provider's rows as they were. Returns how many rows it loaded.
-    pub fn override_provider(&mut self, provider: &str, text: &str, origin: Origin) -> usize {
+    pub fn override_provider(
+        &mut self,
+        provider: &str,
+        text: impl AsRef<[u8]>,
+        origin: Origin,
+    ) -> usize {
         let report = load_offers(text, origin, self.table, &self.rates);
         self.rejected.extend(report.rejected);
         let fresh: Vec<Offer> = report
@@ -89,7 +94,7 @@ impl Catalog {
     }
 
     /// Adds the rows of a user's own offer file.
-    pub fn add_file(&mut self, text: &str, origin: Origin) -> usize {
+    pub fn add_file(&mut self, text: impl AsRef<[u8]>, origin: Origin) -> usize {
         let report = load_offers(text, origin, self.table, &self.rates);
         self.rejected.extend(report.rejected);
         let n = report.offers.len();
@@ -99,6 +104,11 @@ impl Catalog {
 
     pub fn push(&mut self, offer: Offer) {
         self.offers.push(offer);
+    }
+
+    /// Moves every row dated after `today` to the rejected (with its file and line).
+    pub fn reject_future(&mut self, today: Date) -> usize {
+        crate::load::reject_future(&mut self.offers, &mut self.rejected, today)
     }
 
     /// Drops rows a newer row of the same offer supersedes: same provider, offering (a
@@ -194,7 +204,7 @@ runpod,gpu-cloud,Secure Cloud (2025 list),global,H100 SXM,H100-SXM,1,80,,,2.99,,
 runpod,gpu-cloud,Secure Cloud (2025 list),global,RTX 3090,RTX-3090,1,24,,,0.43,,USD,0,per-second,,,cash,s,2025-03-03,
 ";
         let mut c = Catalog::from_offers(vec![]);
-        c.add_file(&format!("{header}\n{rows}"), Origin::File("t".into()));
+        c.add_file(format!("{header}\n{rows}"), Origin::File("t".into()));
         assert_eq!(c.drop_superseded(), 1);
         let left: Vec<_> = c
             .offers

@@ -73,6 +73,13 @@ impl Date {
         format!("{:04}-{:02}", self.year, self.month)
     }
 
+    /// Whether a row observed on this date is dated after `today`: its first day is later
+    /// (so `2026-12` is not after 2026-12-03, and `2027-06` and `2999-01` are). The one rule
+    /// every dated row is checked by.
+    pub fn is_after(self, today: Date) -> bool {
+        self.days_since_epoch() > today.days_since_epoch()
+    }
+
     /// Whole days from `self` to `today` (negative if `self` is in the future).
     pub fn age_days(self, today: Date) -> i64 {
         today.days_since_epoch() - self.days_since_epoch()
@@ -99,7 +106,9 @@ impl FromStr for Date {
         }
         let year: i32 = parts[0].parse().map_err(|_| bad())?;
         let month: u8 = parts[1].parse().map_err(|_| bad())?;
-        if !(1..=12).contains(&month) || !(1990..=2200).contains(&year) {
+        // Any four-digit year reads; one after today is refused by `is_after`, the one rule
+        // for dates in the future, whatever their distance.
+        if !(1..=12).contains(&month) || year < 1000 {
             return Err(bad());
         }
         let day = match parts.get(2) {

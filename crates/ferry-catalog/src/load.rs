@@ -46,6 +46,14 @@ pub struct LoadReport {
 struct Columns([usize; OFFER_COLUMNS.len()]);
 
 impl Columns {
+    /// The column name of field `field` of a row, if it is one of the offer columns.
+    fn name_of(&self, field: usize) -> Option<&'static str> {
+        self.0
+            .iter()
+            .position(|&i| i == field)
+            .map(|c| OFFER_COLUMNS[c])
+    }
+
     fn from_header(header: &csv::StringRecord) -> Result<Columns, String> {
         for h in header.iter() {
             if !OFFER_COLUMNS.contains(&h.trim()) {
@@ -138,16 +146,103 @@ const QUEUE_WAIT_H: usize = 16;
 const PRICING: usize = 17;
 const SOURCE: usize = 18;
 const AS_OF: usize = 19;
+
+/// Above this an hourly price (in its own currency) is a typo or a unit mix-up, not an
+/// offer: the dearest rentals listed are about $100 an hour for an 8-GPU machine.
+const MAX_PRICE_HOUR: f64 = 100_000.0;
 const NOTES: usize = 20;
 
+impl LoadReport {
+    /// Moves the rows dated after `today` to the rejected: a row from the future would hide
+    /// the real row of today.
+    pub fn reject_future(&mut self, today: crate::Date) -> usize {
+        reject_future(&mut self.offers, &mut self.rejected, today)
+    }
+}
+
+/// Moves the rows of `offers` dated after `today` to `rejected`, each with its file and
+/// line; how many.
+pub(crate) fn reject_future(
+    offers: &mut Vec<Offer>,
+    rejected: &mut Vec<RowError>,
+    today: crate::Date,
+) -> usize {
+    let before = rejected.len();
+    offers.retain(|o| {
+        let future = o.as_of.is_after(today);
+        if future {
+            rejected.push(RowError {
+                file: o.origin.to_string(),
+                line: o.line,
+                column: Some("as_of".into()),
+                message: format!(
+                    "{} is after today ({today}): a row from the future would hide today's price",
+                    o.as_of
+                ),
+            });
+        }
+        !future
+    });
+    // In file order, as the loader reports them.
+    rejected.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    rejected.len() - before
+}
+
+/// The line a byte offset is on, counting `\n` only, so CRLF files (what spreadsheets
+/// write) and quoted fields that span lines are numbered as an editor numbers them. Offsets
+/// come in increasing order, so the file is scanned once.
+struct LineCounter<'t> {
+    text: &'t [u8],
+    at_byte: usize,
+    line: u64,
+}
+
+impl<'t> LineCounter<'t> {
+    fn new(text: &'t [u8]) -> LineCounter<'t> {
+        LineCounter {
+            text,
+            at_byte: 0,
+            line: 1,
+        }
+    }
+
+    fn at(&mut self, byte: u64) -> u64 {
+        let mut byte = (byte as usize).min(self.text.len());
+        // After a CRLF the reader places the next record at the `\n`: the record itself
+        // starts past the line end.
+        while byte < self.text.len() && matches!(self.text[byte], b'\r' | b'\n') {
+            byte += 1;
+        }
+        if byte < self.at_byte {
+            // Not expected; counted afresh rather than wrong.
+            self.at_byte = 0;
+            self.line = 1;
+        }
+        self.line += self.text[self.at_byte..byte]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        self.at_byte = byte;
+        self.line
+    }
+}
+
 /// Parses and validates one offer file. `file` names it in errors.
-pub fn load_offers(text: &str, origin: Origin, table: &GpuTable, rates: &Rates) -> LoadReport {
+///
+/// The file is bytes, not text: a row that is not UTF-8 (a spreadsheet's Latin-1 export) is
+/// rejected by its line, and the other rows still load.
+pub fn load_offers(
+    text: impl AsRef<[u8]>,
+    origin: Origin,
+    table: &GpuTable,
+    rates: &Rates,
+) -> LoadReport {
     let file = origin.to_string();
     let origin = Arc::new(origin);
     let mut report = LoadReport::default();
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_reader(text.as_bytes());
+        .from_reader(text.as_ref());
     let cols = match reader.headers().map_err(|e| e.to_string()).and_then(|h| {
         let h = h.clone();
         Columns::from_header(&h)
@@ -166,15 +261,31 @@ pub fn load_offers(text: &str, origin: Origin, table: &GpuTable, rates: &Rates) 
     // A file names few distinct GPUs; resolve each name once.
     let mut gpu_names: std::collections::HashMap<String, Result<crate::GpuId, String>> =
         std::collections::HashMap::new();
+    let mut lines = LineCounter::new(text.as_ref());
     let mut rec = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut rec) {
             Ok(false) => break,
             Ok(true) => {}
+            // A row that is not UTF-8 is that row's fault only: the reader goes on.
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) => {
+                if let csv::ErrorKind::Utf8 { pos, err } = e.kind() {
+                    report.rejected.push(RowError {
+                        file: file.clone(),
+                        line: lines.at(pos.as_ref().map_or(0, |p| p.byte())),
+                        column: cols.name_of(err.field()).map(str::to_string),
+                        message: format!(
+                            "not UTF-8 text (byte {} of the field): save the file as UTF-8",
+                            err.valid_up_to() + 1
+                        ),
+                    });
+                }
+                continue;
+            }
             Err(e) => {
                 report.rejected.push(RowError {
                     file: file.clone(),
-                    line: e.position().map_or(0, |p| p.line()),
+                    line: lines.at(e.position().map_or(0, |p| p.byte())),
                     column: None,
                     message: e.to_string(),
                 });
@@ -182,7 +293,7 @@ pub fn load_offers(text: &str, origin: Origin, table: &GpuTable, rates: &Rates) 
                 break;
             }
         }
-        let line = rec.position().map_or(0, |p| p.line());
+        let line = lines.at(rec.position().map_or(0, |p| p.byte()));
         if rec.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -264,6 +375,17 @@ fn parse_row(
 
     let price = row.number(PRICE_HOUR)?;
     let spot = row.number(SPOT_PRICE_HOUR)?;
+    for (col, v) in [(PRICE_HOUR, price), (SPOT_PRICE_HOUR, spot)] {
+        if v.is_some_and(|p| p > MAX_PRICE_HOUR) {
+            return Err((
+                Row::name(col),
+                format!(
+                    "{} is not a plausible hourly price (no machine rents for more than {MAX_PRICE_HOUR} an hour): a typo or a unit mix-up",
+                    row.text(col)
+                ),
+            ));
+        }
+    }
     match pricing {
         Pricing::Cash => {
             if let Some(p) = price
@@ -408,6 +530,7 @@ fn check_vram(stated: f64, spec_gb: f64, id: &str, count: u32) -> Result<f64, Fi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Date;
 
     const HEADER: &str = "provider,category,offering,region,instance_type,gpu,gpu_count,gpu_vram_gb,vcpus,ram_gb,price_hour,spot_price_hour,currency,egress_per_gb,billing,reliability,queue_wait_h,pricing,source,as_of,notes";
 
@@ -436,6 +559,106 @@ mod tests {
         assert_eq!(e.column.as_deref(), Some(column), "{e}");
         assert!(e.message.contains(needle), "{e}");
         assert!(e.to_string().starts_with("test.csv:3: "), "{e}");
+    }
+
+    #[test]
+    fn rows_dated_after_today_are_rejected_by_one_rule() {
+        let today = Date::ymd(2026, 12, 3);
+        for (as_of, future) in [
+            ("2026-12-03", false),
+            ("2026-12", false),
+            ("2026-12-04", true),
+            ("2027-06", true),
+            ("2999-01", true),
+        ] {
+            let row = GOOD.replace("2026-11-09", as_of);
+            let mut r = load(&[GOOD, &row]);
+            assert_eq!(r.reject_future(today), usize::from(future), "{as_of}");
+            assert_eq!(r.offers.len(), 2 - usize::from(future), "{as_of}");
+            if future {
+                let e = &r.rejected[0];
+                assert_eq!((e.line, e.column.as_deref()), (3, Some("as_of")), "{e}");
+                assert!(
+                    e.to_string().starts_with(&format!(
+                        "test.csv:3: as_of: {as_of} is after today (2026-12-03)"
+                    )),
+                    "{e}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn line_numbers_hold_for_crlf_files_and_quoted_multi_line_fields() {
+        let bad = GOOD.replace("H100-SXM", "H1000");
+        // What spreadsheets write: CRLF line ends.
+        let text = format!("{HEADER}\r\n{GOOD}\r\n{GOOD}\r\n{bad}\r\n");
+        let r = load_offers(
+            &text,
+            Origin::File("t.csv".into()),
+            GpuTable::embedded(),
+            &rates(),
+        );
+        assert_eq!(r.offers.len(), 2);
+        assert_eq!(r.rejected[0].line, 4, "{}", r.rejected[0]);
+        assert_eq!((r.offers[0].line, r.offers[1].line), (2, 3));
+        // A note over three lines: the next row's line counts them.
+        let multi = GOOD.replacen(
+            ",aws price list,2026-11-09,",
+            ",aws price list,2026-11-09,\"one\ntwo\nthree\"",
+            1,
+        );
+        let text = format!("{HEADER}\n{multi}\n{bad}\n");
+        let r = load_offers(
+            &text,
+            Origin::File("t.csv".into()),
+            GpuTable::embedded(),
+            &rates(),
+        );
+        assert_eq!(r.offers.len(), 1, "{:?}", r.rejected);
+        assert_eq!(r.offers[0].notes, "one\ntwo\nthree");
+        assert_eq!(r.rejected[0].line, 5, "{}", r.rejected[0]);
+    }
+
+    #[test]
+    fn a_row_that_is_not_utf8_is_rejected_by_its_line_and_the_rest_load() {
+        let mut text = format!("{HEADER}\n{GOOD}\n").into_bytes();
+        // "Montréal" in Latin-1, as a spreadsheet's legacy export writes it.
+        text.extend(
+            GOOD.replace("EC2 P5", "Montr\u{FFFD}al")
+                .replace('\u{FFFD}', "\u{1}")
+                .bytes()
+                .map(|b| if b == 1 { 0xE9 } else { b }),
+        );
+        text.extend(format!("\n{GOOD}\n").bytes());
+        let r = load_offers(
+            &text,
+            Origin::File("t.csv".into()),
+            GpuTable::embedded(),
+            &rates(),
+        );
+        assert_eq!(r.offers.len(), 2, "{:?}", r.rejected);
+        assert_eq!(r.rejected.len(), 1);
+        let e = &r.rejected[0];
+        assert_eq!((e.line, e.column.as_deref()), (3, Some("offering")), "{e}");
+        assert!(
+            e.message.contains("not UTF-8") && e.message.contains("byte 6"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_implausible_price_is_an_error() {
+        rejected_with(
+            &GOOD.replace("55.04", "1e308"),
+            "price_hour",
+            "not a plausible hourly price",
+        );
+        rejected_with(
+            &GOOD.replace("24.5", "1e9"),
+            "spot_price_hour",
+            "not a plausible",
+        );
     }
 
     #[test]

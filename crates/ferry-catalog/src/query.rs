@@ -205,7 +205,7 @@ alliance,academic,Nibi,nibi,8xH100 node,H100-SXM,8,80,,,,,USD,,none,,48,allocati
 
     fn offers() -> Vec<Offer> {
         let r = load_offers(
-            &format!("{HEADER}\n{ROWS}"),
+            format!("{HEADER}\n{ROWS}"),
             Origin::File("t.csv".into()),
             GpuTable::embedded(),
             &Rates::default(),

@@ -245,6 +245,59 @@ acme,gpu-cloud,x,eu,d,H100-SXM,1,80,,,2,,USD,0,per-hour,,,cash,quote,2026-11-01,
 }
 
 #[test]
+fn a_spreadsheets_offer_file_is_read_row_by_row_with_the_right_lines() {
+    let env = Env::new();
+    let file = env.path("sheet.csv");
+    let header = "provider,category,offering,region,instance_type,gpu,gpu_count,gpu_vram_gb,vcpus,ram_gb,price_hour,spot_price_hour,currency,egress_per_gb,billing,reliability,queue_wait_h,pricing,source,as_of,notes";
+    let row = |instance: &str, as_of: &str| {
+        format!(
+            "acme,gpu-cloud,x,eu,{instance},H100-SXM,1,80,,,2,,USD,0,per-hour,,,cash,quote,{as_of},"
+        )
+    };
+    // CRLF line ends, a Latin-1 byte in one row, a row from the future (FERRY_TODAY is
+    // 2026-11-23 in these tests), and a price of 1e308.
+    let mut bytes = Vec::new();
+    for line in [
+        header.to_string(),
+        row("good", "2026-11-01"),
+        row("caf\u{1}", "2026-11-01"),
+        row("future", "2027-06"),
+        row("huge", "2026-11-01").replace(",2,,USD", ",1e308,,USD"),
+        row("also-good", "2026-11"),
+    ] {
+        bytes.extend(line.bytes().map(|b| if b == 1 { 0xE9 } else { b }));
+        bytes.extend(b"\r\n");
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    env.ferry()
+        .args(["catalog", "check"])
+        .arg(&file)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "sheet.csv:3: instance_type: not UTF-8",
+        ))
+        .stdout(predicate::str::contains(
+            "sheet.csv:4: as_of: 2027-06 is after today (2026-11-23)",
+        ))
+        .stdout(predicate::str::contains(
+            "sheet.csv:5: price_hour: 1e308 is not a plausible hourly price",
+        ))
+        .stdout(predicate::str::contains("2 rows valid, 3 rejected"));
+    // In the config, the good rows load and no command fails on the bad bytes.
+    env.config(&format!(
+        "[catalog]\nfiles = [{:?}]\n",
+        file.display().to_string()
+    ));
+    env.ferry()
+        .args(["offers", "--provider", "acme"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("also-good"))
+        .stderr(predicate::str::contains("3 catalog rows were rejected"));
+}
+
+#[test]
 fn clear_errors_for_bad_input() {
     let env = Env::new();
     env.ferry()

@@ -527,6 +527,26 @@ impl Config {
                     .resolve_one(g)
                     .map_err(|e| invalid(format!("academic[{i}].gpu ({})", a.cluster), e))?;
             }
+            // A cluster the catalog knows, or a Slurm site of the user's own (with a host).
+            if a.host.is_none()
+                && !ALLIANCE_CLUSTERS.contains(&a.cluster.to_ascii_lowercase().as_str())
+            {
+                let near = ALLIANCE_CLUSTERS
+                    .iter()
+                    .map(|c| (strsim::jaro_winkler(&a.cluster.to_ascii_lowercase(), c), *c))
+                    .filter(|(score, _)| *score > 0.8)
+                    .max_by(|x, y| x.0.total_cmp(&y.0))
+                    .map(|(_, c)| format!("did you mean '{c}'? "))
+                    .unwrap_or_default();
+                return Err(invalid(
+                    format!("academic[{i}].cluster"),
+                    format!(
+                        "'{}' is not a cluster the catalog knows ({}); {near}a Slurm site of your own needs host, gpu and gpus_per_node",
+                        a.cluster,
+                        ALLIANCE_CLUSTERS.join(", ")
+                    ),
+                ));
+            }
             if a.host.is_some()
                 && self
                     .academic
@@ -546,10 +566,14 @@ impl Config {
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, m) in self.owned.iter().enumerate() {
-            if m.host.is_some() && !names.insert(m.name.to_ascii_lowercase()) {
+            // The name is the offer's and the backend's (`ssh:<name>`): one machine each.
+            if !names.insert(m.name.to_ascii_lowercase()) {
                 return Err(invalid(
                     format!("owned[{i}].name"),
-                    format!("'{}' names two machines with a host", m.name),
+                    format!(
+                        "'{}' names two [[owned]] machines; give each its own name",
+                        m.name
+                    ),
                 ));
             }
         }
@@ -759,6 +783,52 @@ gpu_years = 2.5
         .unwrap();
         assert_eq!(c.budget.users["ana"], 100.0);
         assert_eq!(c.budget.projects["vision"], 900.5);
+    }
+
+    #[test]
+    fn two_owned_machines_with_one_name_are_refused() {
+        let one =
+            "[[owned]]\nname = \"box\"\ngpu = \"RTX 4090\"\ngpu_count = 1\npurchase_usd = 2000\n";
+        let e = Config::parse(&format!("{one}\n{one}"), "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("owned[1].name") && e.contains("'box' names two"),
+            "{e}"
+        );
+        assert!(Config::parse(one, "c.toml").is_ok());
+    }
+
+    #[test]
+    fn an_academic_cluster_nobody_knows_is_refused_with_the_nearest_name() {
+        let e = Config::parse(
+            "[[academic]]\ncluster = \"narvl\"\naccount = \"def-x\"\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("academic[0].cluster") && e.contains("did you mean 'narval'?"),
+            "{e}"
+        );
+        let e = Config::parse(
+            "[[academic]]\ncluster = \"zzzz\"\naccount = \"def-x\"\n",
+            "c.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            !e.contains("did you mean") && e.contains("needs host"),
+            "{e}"
+        );
+        // Any name with a host: a Slurm site of the user's own.
+        assert!(
+            Config::parse(
+                "[[academic]]\ncluster = \"mysite\"\naccount = \"a\"\nhost = \"localhost\"\ngpu = \"A100 80GB SXM\"\ngpus_per_node = 8\n",
+                "c.toml"
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ impl Context {
         let mut catalog = Catalog::embedded();
         for provider in KNOWN_PROVIDERS {
             let path = self.paths.offer_cache(provider);
-            match std::fs::read_to_string(&path) {
+            match std::fs::read(&path) {
                 Ok(text) => {
                     catalog.override_provider(
                         provider,
@@ -45,7 +45,7 @@ impl Context {
             }
         }
         for file in &self.config.catalog.files {
-            let text = std::fs::read_to_string(file).map_err(|source| RegistryError::Io {
+            let text = std::fs::read(file).map_err(|source| RegistryError::Io {
                 what: format!(
                     "reading offer file {} (config catalog.files)",
                     file.display()
@@ -57,6 +57,7 @@ impl Context {
         for offer in self.config.owned_offers(catalog.table, self.today) {
             catalog.push(offer);
         }
+        catalog.reject_future(self.today);
         Ok(catalog)
     }
 }

@@ -67,16 +67,16 @@ pub fn status(ctx: &Context, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn check(_ctx: &Context, file: &Path) -> Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+pub fn check(ctx: &Context, file: &Path) -> Result<ExitCode> {
+    let text = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let catalog = ferry_catalog::Catalog::embedded();
-    let report = load_offers(
+    let mut report = load_offers(
         &text,
         Origin::File(file.display().to_string()),
         catalog.table,
         &catalog.rates,
     );
+    report.reject_future(ctx.today);
     for e in &report.rejected {
         println!("{e}");
     }
