@@ -655,7 +655,8 @@ fn spot_life(setup: &ClusterSetup, job: &TraceJob, now: i64) -> Option<(SpotLife
     if setup.policy != PolicyKind::DeadlineSpot || capacity.trace.available.is_empty() {
         return None;
     }
-    let deadline_s = job.deadline_s? - now / 1000;
+    // Whole seconds left, rounded down: `now` may fall inside a second.
+    let deadline_s = (job.deadline_s?.saturating_mul(1000) - now).div_euclid(1000);
     let changeover_s = setup.provision_s.max(1);
     if deadline_s < job.duration_s + changeover_s {
         return None; // on-demand at once, and even that may be late
