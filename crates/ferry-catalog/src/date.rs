@@ -2,7 +2,7 @@
 //! observed on a date; the catalog's age is computed against a date the caller passes
 //! in, so the core never reads the clock.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
@@ -138,6 +138,21 @@ impl fmt::Display for Date {
 impl Serialize for Date {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Date {
+    /// Whether a price observed on this date is older than `max_age_days` on `today`: the
+    /// one staleness rule every table that shows a price warns by.
+    pub fn is_stale(self, today: Date, max_age_days: u32) -> bool {
+        self.age_days(today) > i64::from(max_age_days)
     }
 }
 

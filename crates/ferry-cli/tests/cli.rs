@@ -950,3 +950,38 @@ fn launch_dry_run_explains_the_policy_that_chose_the_placement() {
         .failure()
         .stderr(predicate::str::contains("owned-first"));
 }
+
+#[test]
+fn launch_dry_run_shows_each_prices_age_and_warns_when_it_is_old() {
+    let env = Env::new();
+    let task = env.path("task.yaml");
+    std::fs::write(
+        &task,
+        "name: h\nresources:\n  accelerators: H100-SXM:8\n  cloud: aws\nestimated_hours: 1\nrun: x\n",
+    )
+    .unwrap();
+    // The embedded AWS rows are from 2025: old on FERRY_TODAY (2026-11-23).
+    env.ferry()
+        .args(["launch", "--dry-run"])
+        .arg(&task)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("AS OF").and(predicate::str::contains("2025-")))
+        .stderr(predicate::str::contains(
+            "placements shown have prices older than",
+        ));
+    let plan = env.json(&["launch", "--dry-run", task.to_str().unwrap()]);
+    let first = &plan["candidates"][0];
+    assert!(
+        first["as_of"].as_str().unwrap().starts_with("2025-"),
+        "{first}"
+    );
+    // A generous max_age_days: no warning.
+    env.config("[catalog]\nmax_age_days = 100000\n");
+    env.ferry()
+        .args(["launch", "--dry-run"])
+        .arg(&task)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("older than").not());
+}

@@ -7,7 +7,7 @@
 
 use ferry_catalog::offer::Pricing;
 use ferry_catalog::owned::OwnedHardware;
-use ferry_catalog::{Catalog, Category, GpuId, Offer};
+use ferry_catalog::{Catalog, Category, Date, GpuId, Offer};
 use ferry_policy::PolicyKind;
 use ferry_task::{Deadline, Task};
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,10 @@ pub struct Candidate {
     /// Expected wait before start (academic queues), hours.
     pub wait_hours: f64,
     pub source: String,
+    /// When the catalog row's price was observed (`None` for a configured backend's own
+    /// rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<Date>,
     /// Why it is excluded; empty when feasible.
     pub excluded: Vec<String>,
     /// Things worth knowing (defaults used, "backend not configured").
@@ -214,6 +218,7 @@ pub fn place_with(
                     egress_per_gb: None,
                     wait_hours: b.wait_hours.unwrap_or(0.0),
                     source: b.price_basis.clone(),
+                    as_of: None,
                     excluded: vec![],
                     notes: vec![],
                 };
@@ -397,6 +402,7 @@ fn from_offer(o: &Offer, catalog: &Catalog, count: u32, spot: bool, hours: f64) 
         egress_per_gb: o.egress_per_gb,
         wait_hours: o.queue_wait_h.unwrap_or(0.0),
         source: format!("{} ({})", o.source, o.as_of),
+        as_of: Some(o.as_of),
         excluded: vec![],
         notes: vec![],
     };

@@ -19,7 +19,7 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
     if args.dry_run {
         // Placed here, as the server would place it, without starting one.
         let d = decide(ctx, &request)?;
-        show_plan(args, &d.task, &d.plan)?;
+        show_plan(ctx, args, &d.task, &d.plan)?;
         if let Err(r) = &d.submit
             && r.nothing_fits
         {
@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, args: &LaunchArgs) -> Result<ExitCode> {
     let answer: ferry_server::LaunchAnswer = client.post("/v1/launch", &request)?;
     let plan: Plan = serde_json::from_value(answer.plan)?;
     if !args.detach || args.json {
-        show_plan(args, &task, &plan)?;
+        show_plan(ctx, args, &task, &plan)?;
     }
     let rec = match (answer.job, answer.refused) {
         (Some(rec), _) => rec,
@@ -79,11 +79,25 @@ fn launching_user() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn show_plan(args: &LaunchArgs, task: &Task, plan: &Plan) -> Result<()> {
+fn show_plan(ctx: &Context, args: &LaunchArgs, task: &Task, plan: &Plan) -> Result<()> {
     if args.json {
         print_json(plan)?;
     } else {
         print_plan(task, plan, args.limit);
+        let shown = &plan.candidates[..plan.candidates.len().min(if args.limit == 0 {
+            usize::MAX
+        } else {
+            args.limit
+        })];
+        if let Some(w) = super::offers::stale_warning(
+            shown.iter().filter_map(|c| c.as_of),
+            shown.len(),
+            ctx.today,
+            ctx.config.catalog.max_age_days,
+            "placements",
+        ) {
+            eprintln!("{w}");
+        }
     }
     Ok(())
 }
@@ -123,6 +137,7 @@ fn print_plan(task: &Task, plan: &Plan, limit: usize) {
         "GPUS",
         "$/H",
         "EXPECTED $",
+        "AS OF",
         "NOTE",
     ]);
     let shown = if limit == 0 {
@@ -162,6 +177,7 @@ fn print_plan(task: &Task, plan: &Plan, limit: usize) {
             format!("{} {}", c.gpus, c.gpu.as_deref().unwrap_or("")),
             table::money(Some(c.price_per_hour)),
             table::money(Some(c.expected_usd)),
+            c.as_of.map_or_else(|| "-".to_string(), |d| d.to_string()),
             note,
         ]);
     }

@@ -251,23 +251,33 @@ fn report_rejected(catalog: &Catalog) {
 }
 
 fn warn_stale(ctx: &Context, selected: &[&Offer], max_age_days: u32) {
-    let stale: Vec<&&Offer> = selected
+    let dates = selected
         .iter()
-        .filter(|o| {
-            o.category != Category::Owned && o.as_of.age_days(ctx.today) > i64::from(max_age_days)
-        })
-        .collect();
-    if stale.is_empty() {
-        return;
+        .filter(|o| o.category != Category::Owned)
+        .map(|o| o.as_of);
+    if let Some(w) = stale_warning(dates, selected.len(), ctx.today, max_age_days, "offers") {
+        eprintln!("{w}");
     }
-    let oldest = stale.iter().map(|o| o.as_of).min().expect("non-empty");
-    eprintln!(
-        "warning: {} of the {} offers shown have prices older than {max_age_days} days (oldest {oldest}, {} days); \
+}
+
+/// The warning for prices older than `max_age_days` among `shown` rows (the dated ones are
+/// `dates`), or `None` when none is: one sentence for `ferry offers` and `ferry launch`.
+pub fn stale_warning(
+    dates: impl Iterator<Item = ferry_catalog::Date>,
+    shown: usize,
+    today: ferry_catalog::Date,
+    max_age_days: u32,
+    what: &str,
+) -> Option<String> {
+    let stale: Vec<ferry_catalog::Date> =
+        dates.filter(|d| d.is_stale(today, max_age_days)).collect();
+    let oldest = *stale.iter().min()?;
+    Some(format!(
+        "warning: {} of the {shown} {what} shown have prices older than {max_age_days} days (oldest {oldest}, {} days); \
          `ferry catalog refresh` updates the providers it can reach.",
         stale.len(),
-        selected.len(),
-        oldest.age_days(ctx.today)
-    );
+        oldest.age_days(today)
+    ))
 }
 
 #[derive(Serialize)]
