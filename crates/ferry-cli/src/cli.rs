@@ -73,8 +73,8 @@ pub enum Command {
     )]
     Cost {
         /// Group by job, backend, day or kind (compute, overhead, ...).
-        #[arg(long, default_value = "job")]
-        by: String,
+        #[arg(long, value_enum, default_value_t = CostGrouping::Job)]
+        by: CostGrouping,
         #[arg(long)]
         json: bool,
     },
@@ -246,6 +246,30 @@ pub struct LaunchArgs {
     /// The plan as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// How `ferry cost` groups the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CostGrouping {
+    /// One row per job.
+    Job,
+    /// One row per backend (a rented job's charges go to the backend of each attempt).
+    Backend,
+    /// One row per UTC day.
+    Day,
+    /// One row per kind of charge (compute, overhead, storage, egress).
+    Kind,
+}
+
+impl CostGrouping {
+    pub fn name(self) -> &'static str {
+        match self {
+            CostGrouping::Job => "job",
+            CostGrouping::Backend => "backend",
+            CostGrouping::Day => "day",
+            CostGrouping::Kind => "kind",
+        }
+    }
 }
 
 /// A scheduling policy (`ferry simulate --policy`).

@@ -815,8 +815,10 @@ fn sweep_help_says_what_is_ferrys_and_what_is_never_touched() {
     env.ferry()
         .args(["cost", "--by", "week"])
         .assert()
-        .code(1)
-        .stderr(predicate::str::contains("job, backend, day or kind"));
+        .code(2)
+        .stderr(predicate::str::contains(
+            "possible values: job, backend, day, kind",
+        ));
 }
 
 const RENTED: &str = r#"

@@ -1,10 +1,11 @@
 //! `status`, `logs`, `cancel` and `cost`: clients of the server.
 
 use super::print_json;
+use crate::cli::CostGrouping;
 use crate::client::Client;
 use crate::context::Context;
 use crate::table;
-use anyhow::{Result, bail};
+use anyhow::Result;
 use ferry_backend::LogChunk;
 use ferry_job::{EndCause, JobId, JobState, Micros};
 use ferry_scheduler::rented::decide::AttemptOffer;
@@ -453,17 +454,15 @@ impl Group {
     }
 }
 
-pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
-    if !["job", "backend", "day", "kind"].contains(&by) {
-        bail!("--by: '{by}' is not a grouping (job, backend, day or kind)");
-    }
+pub fn cost(ctx: &Context, grouping: CostGrouping, json: bool) -> Result<ExitCode> {
+    let by = grouping.name();
     let c = Client::connect_or_start(&ctx.paths.data_dir)?;
     let ledger: Vec<BookedEntry> = c.get("/v1/ledger")?;
     let jobs: Vec<JobRecord> = c.get("/v1/jobs?limit=100000")?;
     // A rented job's attempts may each be at another provider: each charge goes to the
     // backend of its attempt.
     let mut attempt_backend: BTreeMap<(String, u32), String> = BTreeMap::new();
-    if by == "backend" {
+    if grouping == CostGrouping::Backend {
         for j in jobs.iter().filter(|j| is_rented(&j.placement.backend)) {
             if !ledger.iter().any(|e| e.entry.job_id == j.id) {
                 continue;
@@ -490,11 +489,11 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut all = Group::default();
     for e in &ledger {
-        let key = match by {
-            "job" => e.entry.job_id.to_string(),
-            "backend" => backend_of(&e.entry),
-            "day" => day(e.entry.at_ms),
-            _ => e.entry.kind.clone(),
+        let key = match grouping {
+            CostGrouping::Job => e.entry.job_id.to_string(),
+            CostGrouping::Backend => backend_of(&e.entry),
+            CostGrouping::Day => day(e.entry.at_ms),
+            CostGrouping::Kind => e.entry.kind.clone(),
         };
         groups.entry(key).or_default().add(&e.entry);
         all.add(&e.entry);
@@ -538,7 +537,7 @@ pub fn cost(ctx: &Context, by: &str, json: bool) -> Result<ExitCode> {
     }
     // By kind, the kinds are the rows; otherwise each row splits the job's run time from
     // the machine's overhead, its disk and the data sent out.
-    let split = by != "kind";
+    let split = grouping != CostGrouping::Kind;
     let header = by.to_uppercase();
     let mut tb = if split {
         table::new(&[

@@ -38,7 +38,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         },
         Command::Logs { job, follow } => jobs::logs(&ctx, &job, follow),
         Command::Cancel { job } => jobs::cancel(&ctx, &job),
-        Command::Cost { by, json } => jobs::cost(&ctx, &by, json),
+        Command::Cost { by, json } => jobs::cost(&ctx, by, json),
         Command::Allocation { json } => allocation::run(&ctx, json),
         Command::Backends { json } => backends::run(&ctx, json),
         Command::Sweep { dry_run, json } => sweep::run(&ctx, dry_run, json),
