@@ -8,8 +8,14 @@
 //!   between leaves a `Starting` job the backend reports `Absent`, and it is launched then;
 //! - end: the final state, the release of the GPUs and the charge are one transaction.
 //!
-//! Queueing is FIFO with EASY backfill (`ferry_policy::easy`): a later job may start out of
-//! turn only if it does not delay the first job in line.
+//! Where work goes is decided by `ferry_policy`, as data written before it is acted on: a
+//! pool's queue is FIFO with EASY backfill (`cheapest`: a later job may start out of turn
+//! only if it does not delay the first job in line) or first-fit by urgency with bursts to
+//! rented machines (`owned-first`, `deadline-spot`); a burst moves the queued job to its
+//! rented placement ([`Store::replace_placement`]); a budget stop writes its reason on the
+//! job before the stop ([`Store::note_stop`]); a `deadline-spot` job falling behind on spot
+//! moves to on-demand (`rented`). The unfinished jobs are kept in memory between passes and
+//! read again only where a row's version moved.
 
 mod budgets;
 mod payload;
