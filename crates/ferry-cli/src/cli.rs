@@ -469,7 +469,11 @@ pub enum ServerCommand {
     /// Stop it; running jobs carry on under their supervisors and are picked up at the next start.
     Stop,
     /// Whether it runs, where, and with which GPUs.
-    Status,
+    Status {
+        /// As JSON (also when no server runs: `running` is false).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -987,3 +987,14 @@ fn launch_dry_run_shows_each_prices_age_and_warns_when_it_is_old() {
         .success()
         .stderr(predicate::str::contains("older than").not());
 }
+
+#[test]
+fn allocation_json_is_json_even_with_no_allocation() {
+    let env = Env::new();
+    let none = env.json(&["allocation"]);
+    assert_eq!(none, serde_json::json!([]));
+    assert!(
+        !env.path("data/server.json").exists(),
+        "nothing to count: no server started"
+    );
+}

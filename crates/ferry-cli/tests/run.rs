@@ -181,8 +181,35 @@ fn the_server_needs_its_token() {
         .assert()
         .success()
         .stdout(predicate::str::contains(format!("pid {}", info["pid"])));
+    let status = env.json(&["server", "status"]);
+    assert_eq!(status["running"], true);
+    assert_eq!(status["pid"], info["pid"]);
+    assert_eq!(
+        status["url"],
+        format!("http://{}", info["addr"].as_str().unwrap())
+    );
+    assert!(
+        status["version"].as_str().is_some_and(|v| !v.is_empty()),
+        "{status}"
+    );
+    assert!(
+        status["store"].as_str().unwrap().ends_with(".db"),
+        "{status}"
+    );
     env.ferry().args(["server", "stop"]).assert().success();
     env.ferry().args(["server", "status"]).assert().code(3);
+    // Not running: still JSON, and the same exit code.
+    let out = env
+        .ferry()
+        .args(["server", "status", "--json"])
+        .assert()
+        .code(3);
+    let down: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(down["running"], false, "{down}");
+    assert!(
+        !env.path("data/server.json").exists(),
+        "status starts nothing"
+    );
 }
 
 /// The crash test: with jobs running and queued, the server is killed with SIGKILL; the

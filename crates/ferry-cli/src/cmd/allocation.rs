@@ -31,6 +31,11 @@ struct Usage {
 pub fn run(ctx: &Context, json: bool) -> Result<ExitCode> {
     let allocations = &ctx.config.academic;
     if allocations.is_empty() {
+        if json {
+            // The same shape as with allocations: none.
+            print_json(&Vec::<Usage>::new())?;
+            return Ok(ExitCode::SUCCESS);
+        }
         println!(
             "No academic allocations in the config ({}). Add an [[academic]] entry (cluster, account, gpu_years or rgu_years; host to run there): see docs/config.md.",
             ctx.paths.config_file.display()

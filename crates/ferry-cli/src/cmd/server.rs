@@ -77,32 +77,57 @@ pub fn run(ctx: &Context, command: &ServerCommand) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        ServerCommand::Status => match Client::connect(data)? {
-            Some(c) => {
-                let health: serde_json::Value = c.get("/v1/health")?;
-                println!(
-                    "running: pid {}, http://{}, data in {}",
-                    c.info.pid,
-                    c.info.addr,
-                    data.display()
-                );
-                let gpus = &health["gpus"];
-                println!(
-                    "GPUs: {} ({}: {})",
-                    gpus["devices"].as_array().map_or(0, |d| d.len()),
-                    gpus["source"].as_str().unwrap_or("?"),
-                    gpus["detail"].as_str().unwrap_or("")
-                );
-                Ok(ExitCode::SUCCESS)
+        ServerCommand::Status { json } => {
+            let store = data.join(ferry_store::DEFAULT_FILE_NAME);
+            match Client::connect(data)? {
+                Some(c) => {
+                    let health: serde_json::Value = c.get("/v1/health")?;
+                    let gpus = &health["gpus"];
+                    if *json {
+                        super::print_json(&serde_json::json!({
+                            "running": true,
+                            "version": health["version"],
+                            "pid": c.info.pid,
+                            "url": format!("http://{}", c.info.addr),
+                            "data_dir": data,
+                            "store": store,
+                            "gpus": gpus,
+                        }))?;
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    println!(
+                        "running: pid {}, http://{}, version {}, data in {}",
+                        c.info.pid,
+                        c.info.addr,
+                        health["version"].as_str().unwrap_or("?"),
+                        data.display()
+                    );
+                    println!(
+                        "GPUs: {} ({}: {})",
+                        gpus["devices"].as_array().map_or(0, |d| d.len()),
+                        gpus["source"].as_str().unwrap_or("?"),
+                        gpus["detail"].as_str().unwrap_or("")
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    if *json {
+                        super::print_json(&serde_json::json!({
+                            "running": false,
+                            "version": env!("CARGO_PKG_VERSION"),
+                            "data_dir": data,
+                            "store": store,
+                        }))?;
+                    } else {
+                        println!(
+                            "not running (it starts on demand; data in {})",
+                            data.display()
+                        );
+                    }
+                    Ok(ExitCode::from(3))
+                }
             }
-            None => {
-                println!(
-                    "not running (it starts on demand; data in {})",
-                    data.display()
-                );
-                Ok(ExitCode::from(3))
-            }
-        },
+        }
     }
 }
 
