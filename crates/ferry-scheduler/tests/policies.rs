@@ -4,9 +4,10 @@
 //! before the stop, so a new scheduler over the same files still says why), and the
 //! per-user and per-project caps refusing a launch with the numbers.
 
+mod support;
+
 use ferry_backend::gpu::declared;
 use ferry_backend::local::LocalBackend;
-use ferry_cloud::OfferRef;
 use ferry_job::{JobId, JobState, Micros};
 use ferry_policy::PolicyKind;
 use ferry_policy::budget::Scope;
@@ -36,23 +37,9 @@ async fn scheduler(root: &Path, gpus: u32, budgets: Budgets) -> Scheduler {
     s
 }
 
+/// RunPod's on-demand A40 at `price` an hour: the burst placement.
 fn rental(price: f64) -> PlannedOffer {
-    PlannedOffer {
-        category: Some("gpu-cloud".into()),
-        backend: "runpod".into(),
-        offer: OfferRef {
-            instance_type: "NVIDIA A40".into(),
-            region: "global".into(),
-            gpu_count: 1,
-            spot: false,
-            expected_price_per_hour: price,
-            max_price_per_hour: None,
-            tier: None,
-            vcpus: None,
-        },
-        source: "runpod A40 (test)".into(),
-        egress: None,
-    }
+    support::a40(false, price)
 }
 
 fn job(s: &Scheduler, payload: JobPayload) -> NewJob {
