@@ -70,6 +70,12 @@ fn logs_cancel_and_a_queued_job_that_starts_when_the_gpu_frees() {
     let b = launch_detached(&env, &short);
     wait_state(&env, &a, |s| s == "running");
     assert_eq!(job(&env, &b)["state"], "queued", "the only GPU is taken");
+    // A count and the device it holds, never one read as the other.
+    env.ferry()
+        .arg("status")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 (device 0)"));
     let deadline = Instant::now() + Duration::from_secs(10);
     while !String::from_utf8(env.ferry().args(["logs", &a]).output().unwrap().stdout)
         .unwrap()

@@ -55,22 +55,12 @@ pub fn status(ctx: &Context, limit: u32, json: bool) -> Result<ExitCode> {
             j.name.clone(),
             j.state.to_string(),
             on,
-            // Device indices where Ferry hands them out; a count where the cluster does.
-            j.gpus.as_ref().map_or_else(
-                || {
-                    ferry_scheduler::JobPayload::from_value(&j.task)
-                        .ok()
-                        .filter(|p| p.gpus > 0)
-                        .map_or("-".into(), |p| {
-                            let by = if is_rented(&j.placement.backend) {
-                                "rented"
-                            } else {
-                                "cluster"
-                            };
-                            format!("{} ({by})", p.gpus)
-                        })
-                },
-                |g| g.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+            gpu_cell(
+                j.gpus.as_deref(),
+                ferry_scheduler::JobPayload::from_value(&j.task)
+                    .ok()
+                    .map_or(0, |p| p.gpus),
+                is_rented(&j.placement.backend),
             ),
             ran,
             cost.get(j.id.as_str())
@@ -282,6 +272,25 @@ pub fn show(ctx: &Context, job: &str, json: bool) -> Result<ExitCode> {
         println!("  {}  {}", clock(e.at_ms), e.detail);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The GPUS cell: how many, then which devices where Ferry hands them out (`2 (devices
+/// 0,1)`), or who does (`2 (cluster)`, `1 (rented)`); `-` for CPU-only work. A count and a
+/// device index are never written alike.
+fn gpu_cell(devices: Option<&[u32]>, asked: u32, rented: bool) -> String {
+    match devices {
+        Some(d) if !d.is_empty() => {
+            let list: Vec<String> = d.iter().map(u32::to_string).collect();
+            format!(
+                "{} ({} {})",
+                d.len(),
+                if d.len() == 1 { "device" } else { "devices" },
+                list.join(",")
+            )
+        }
+        _ if asked == 0 => "-".into(),
+        _ => format!("{asked} ({})", if rented { "rented" } else { "cluster" }),
+    }
 }
 
 /// Whether a job on this backend runs on rented machines (its attempts say where).
@@ -641,4 +650,19 @@ fn duration(ms: i64) -> String {
 
 fn now_ms() -> i64 {
     ferry_job::now_ms()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gpu_count_and_device_indices_read_apart() {
+        assert_eq!(gpu_cell(Some(&[0]), 1, false), "1 (device 0)");
+        assert_eq!(gpu_cell(Some(&[2, 3]), 2, false), "2 (devices 2,3)");
+        assert_eq!(gpu_cell(None, 4, false), "4 (cluster)");
+        assert_eq!(gpu_cell(None, 1, true), "1 (rented)");
+        assert_eq!(gpu_cell(None, 0, false), "-");
+        assert_eq!(gpu_cell(Some(&[]), 0, false), "-");
+    }
 }
