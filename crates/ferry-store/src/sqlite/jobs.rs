@@ -301,18 +301,7 @@ pub async fn replace_placement(
         state(conn, id).await?; // NotFound for a job that does not exist
         return Err(StoreError::Conflict { id: id.clone() });
     }
-    events::append(
-        conn,
-        id,
-        now_ms,
-        NewEvent {
-            kind: EventKind::Decision,
-            from: Some(JobState::Queued),
-            to: JobState::Queued,
-            detail,
-        },
-    )
-    .await?;
+    append_decision(conn, id, JobState::Queued, detail, now_ms).await?;
     get(conn, id)
         .await?
         .ok_or_else(|| StoreError::NotFound { id: id.clone() })
@@ -326,14 +315,25 @@ pub async fn record_decision(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let now_state = state(conn, id).await?;
+    append_decision(conn, id, now_state, detail, now_ms).await
+}
+
+/// A decision event of a job known to be in `state`, which the decision leaves as it is.
+async fn append_decision(
+    conn: &mut SqliteConnection,
+    id: &JobId,
+    state: JobState,
+    detail: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     events::append(
         conn,
         id,
         now_ms,
         NewEvent {
             kind: EventKind::Decision,
-            from: Some(now_state),
-            to: now_state,
+            from: Some(state),
+            to: state,
             detail,
         },
     )
@@ -359,7 +359,7 @@ pub async fn note_stop(
         .execute(&mut *conn)
         .await
         .map_err(|e| StoreError::db(format!("record why job {id} is stopped"), e))?;
-    record_decision(conn, id, reason, now_ms).await?;
+    append_decision(conn, id, now_state, reason, now_ms).await?;
     get(conn, id)
         .await?
         .ok_or_else(|| StoreError::NotFound { id: id.clone() })
